@@ -1,0 +1,296 @@
+"""
+The daemon's settings: one table, three sources.
+
+Every setting has a name (its environment variable), a default, a parser and
+a help line.  Values come from, weakest first: the defaults, a C{.env} file in
+the working directory, the process environment, and C{twistd tempmail}
+options.  The same table drives the option list, C{env.example} and
+C{docs/CONFIGURATION.md}, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tempmail import values
+from tempmail.storage.location import StoreLocation, parse_database_url
+
+
+class ConfigError(Exception):
+    """
+    A setting has a bad value.  The message is one line that names the
+    setting and says what is expected.
+    """
+
+
+@dataclass(frozen=True)
+class Setting:
+    """
+    One configurable value.
+
+    @ivar name: the environment variable, e.g. C{SMTP_PORT}.
+    @ivar default: the raw default text, or C{None} for "unset".
+    @ivar parse: turns raw text into the typed value or raises L{ValueError}.
+    @ivar help: one line for C{--help} and the docs.
+    @ivar aliases: older names accepted for the same setting.
+    """
+
+    name: str
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def option(self) -> str:
+        """
+        The C{twistd tempmail} long option for this setting.
+        """
+        return self.name.lower().replace("_", "-")
+
+    @property
+    def attribute(self) -> str:
+        """
+        The L{Settings} attribute that holds the parsed value.
+        """
+        return self.name.lower()
+
+
+def _domain(text: str) -> str:
+    domain = text.strip().lower().rstrip(".")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", domain):
+        raise ValueError("expected a domain name such as mail.example.com")
+    return domain
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise ValueError("expected an IP address such as 0.0.0.0 or ::") from None
+
+
+def _pem_file(text: str) -> str:
+    path = Path(text.strip())
+    try:
+        head = path.read_bytes()[:65536]
+    except OSError as e:
+        raise ValueError(f"expected a readable PEM file ({e.strerror})") from None
+    if b"-----BEGIN " not in head:
+        raise ValueError("expected a PEM file")
+    return str(path)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DOMAIN_NAME",
+        "tempmail.local",
+        _domain,
+        "Domain for the SMTP greeting and for bare mailbox names.",
+    ),
+    Setting("BIND_ADDRESS", "0.0.0.0", _ip_address, "Address every listener binds to."),
+    Setting("SMTP_PORT", "2525", values.parse_port, "Plain SMTP port."),
+    Setting(
+        "API_PORT", "3000", values.parse_port, "HTTP port for the REST API, WebSocket and web UI."
+    ),
+    Setting(
+        "DATABASE_URL",
+        "sqlite:emails.db",
+        parse_database_url,
+        "Storage: sqlite:PATH (relative to the working directory) or sqlite::memory:.",
+    ),
+    Setting(
+        "MAX_MESSAGE_SIZE",
+        "25M",
+        values.parse_size,
+        "Largest message SMTP accepts, in bytes (suffixes K, M, G).",
+    ),
+    Setting(
+        "MAX_RECIPIENTS",
+        "100",
+        values.parse_positive_int,
+        "Most RCPT TO commands accepted in one SMTP transaction.",
+    ),
+    Setting(
+        "SMTP_TIMEOUT",
+        "5m",
+        values.parse_duration,
+        "Idle time after which an SMTP session is closed (suffixes s, m, h).",
+    ),
+    Setting(
+        "SMTP_MAX_LINE_LENGTH",
+        "16384",
+        values.parse_positive_int,
+        "Longest SMTP line accepted, in bytes, without CRLF.",
+    ),
+    Setting(
+        "SMTP_MAX_CONNECTIONS",
+        "200",
+        values.parse_positive_int,
+        "Simultaneous SMTP sessions; more are answered 421.",
+    ),
+    Setting(
+        "REJECT_NON_DOMAIN_EMAILS",
+        "false",
+        values.parse_bool,
+        "Refuse recipients outside DOMAIN_NAME with 550 at RCPT time.",
+    ),
+    Setting(
+        "EMAIL_RETENTION_HOURS",
+        None,
+        values.parse_positive_int,
+        "Delete mail older than this many hours (unset keeps mail forever).",
+    ),
+    Setting(
+        "SMTP_SSL_ENABLED",
+        "false",
+        values.parse_bool,
+        "Also listen for STARTTLS and implicit-TLS SMTP (needs the two paths below).",
+    ),
+    Setting("SMTP_STARTTLS_PORT", "587", values.parse_port, "STARTTLS SMTP port."),
+    Setting("SMTP_SSL_PORT", "465", values.parse_port, "Implicit-TLS SMTP port."),
+    Setting("SMTP_SSL_CERT_PATH", None, _pem_file, "PEM certificate chain (fullchain.pem)."),
+    Setting("SMTP_SSL_KEY_PATH", None, _pem_file, "PEM private key (privkey.pem)."),
+    Setting("IMAP_ENABLED", "false", values.parse_bool, "Start the IMAP server."),
+    Setting("IMAP_PORT", "143", values.parse_port, "IMAP port."),
+    Setting("MCP_ENABLED", "false", values.parse_bool, "Serve MCP for AI assistants."),
+    Setting("MCP_PORT", "3001", values.parse_port, "MCP port."),
+    Setting(
+        "LOG_LEVEL",
+        "info",
+        values.parse_log_level,
+        "debug, info, warn or error.",
+        aliases=("RUST_LOG",),
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        values.parse_log_format,
+        "text, or json for one JSON object per line (journald, log shippers).",
+    ),
+)
+
+SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    The parsed, validated configuration of one daemon.
+    """
+
+    domain_name: str
+    bind_address: str
+    smtp_port: int
+    api_port: int
+    database_url: StoreLocation
+    max_message_size: int
+    max_recipients: int
+    smtp_timeout: float
+    smtp_max_line_length: int
+    smtp_max_connections: int
+    reject_non_domain_emails: bool
+    email_retention_hours: int | None
+    smtp_ssl_enabled: bool
+    smtp_starttls_port: int
+    smtp_ssl_port: int
+    smtp_ssl_cert_path: str | None
+    smtp_ssl_key_path: str | None
+    imap_enabled: bool
+    imap_port: int
+    mcp_enabled: bool
+    mcp_port: int
+    log_level: str
+    log_format: str
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """
+    Read C{KEY=VALUE} lines from a C{.env} file.
+
+    Blank lines and C{#} comments are skipped, an C{export } prefix is
+    allowed, and values may be wrapped in single or double quotes.  A missing
+    file is the same as an empty one.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    result: dict[str, str] = {}
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        result[key] = value
+    return result
+
+
+def _raw_value(setting: Setting, *sources: Mapping[str, str]) -> tuple[str, str | None]:
+    """
+    Find the strongest raw value for C{setting}; return (where, text).
+    """
+    for source in sources:
+        for name in (setting.name, *setting.aliases):
+            if name in source:
+                return name, source[name]
+    return setting.name, setting.default
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    dotenv: Mapping[str, str],
+    overrides: Mapping[str, str | None],
+) -> Settings:
+    """
+    Build L{Settings} from options, the environment and a C{.env} file.
+
+    @param environ: the process environment.
+    @param dotenv: values read from a C{.env} file (see L{read_dotenv}).
+    @param overrides: option values keyed by setting name; C{None} means
+        the option was not given.
+    @raise ConfigError: naming the first setting with a bad value.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    parsed: dict[str, Any] = {}
+    for setting in SETTINGS:
+        where, text = _raw_value(setting, given, environ, dotenv)
+        if text is None or (text.strip() == "" and setting.default is None):
+            parsed[setting.attribute] = None
+            continue
+        try:
+            parsed[setting.attribute] = setting.parse(text)
+        except ValueError as e:
+            raise ConfigError(f"{where}={text!r}: {e}") from None
+    settings = Settings(**parsed)
+    if settings.smtp_ssl_enabled and not (
+        settings.smtp_ssl_cert_path and settings.smtp_ssl_key_path
+    ):
+        raise ConfigError(
+            "SMTP_SSL_ENABLED=true: SMTP_SSL_CERT_PATH and SMTP_SSL_KEY_PATH must be set"
+        )
+    return settings
+
+
+def load_from_process(overrides: Mapping[str, str | None]) -> Settings:
+    """
+    Load settings from this process's environment and C{./.env}.
+    """
+    return load_settings(os.environ, read_dotenv(Path(".env")), overrides)

@@ -1,0 +1,175 @@
+"""
+The values that cross layers: what SMTP hands to storage, and what storage
+hands back to REST (and later IMAP, MCP, WebSocket and webhooks).
+
+They are plain frozen data; no layer above storage sees SQL rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """
+    The SMTP envelope of one accepted transaction.
+
+    @ivar mail_from: the reverse path, C{""} for the null sender C{<>}.
+    @ivar recipients: normalised mailbox addresses, one per accepted RCPT TO,
+        without duplicates, in the order given.
+    @ivar received_at: when the final dot arrived (UTC).
+    """
+
+    mail_from: str
+    recipients: tuple[str, ...]
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    """
+    One attachment or inline part, decoded.
+    """
+
+    filename: str
+    content_type: str
+    content_id: str | None
+    inline: bool
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """
+    The fields read from a message's headers and body.  Every field has a
+    usable value even when the message could not be parsed.
+    """
+
+    from_address: str = ""
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    subject: str = ""
+    date: datetime | None = None
+    message_id: str | None = None
+    text: str = ""
+    html: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[ParsedAttachment, ...] = ()
+
+    @property
+    def preview(self) -> str:
+        """
+        A short single-line extract of the text body.
+        """
+        return " ".join(self.text.split())[:PREVIEW_LENGTH]
+
+
+PREVIEW_LENGTH = 160
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """
+    Everything the store needs to file one accepted message.
+
+    @ivar raw: the message bytes as received, including our C{Received:}
+        header; stored once however many recipients it has.
+    """
+
+    envelope: Envelope
+    raw: bytes
+    parsed: ParsedMessage
+
+
+@dataclass(frozen=True)
+class DeliveredCopy:
+    """
+    One mailbox's copy of a delivered message.
+
+    @ivar id: the message id used by the API (one per mailbox copy).
+    @ivar uid: the per-mailbox IMAP UID, which only grows.
+    """
+
+    id: str
+    mailbox: str
+    uid: int
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """
+    An attachment's metadata, without its content.
+
+    @ivar index: its position in the message, used in download URLs.
+    """
+
+    index: int
+    filename: str
+    content_type: str
+    size: int
+    content_id: str | None
+    inline: bool
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    """
+    An attachment's metadata and bytes.
+    """
+
+    info: AttachmentInfo
+    content: bytes
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """
+    What a mailbox listing shows of a message.
+    """
+
+    id: str
+    mailbox: str
+    uid: int
+    from_address: str
+    subject: str
+    received_at: datetime
+    size: int
+    seen: bool
+    attachment_count: int
+    preview: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """
+    A whole stored message, apart from its raw bytes and attachment content,
+    which are fetched on their own.
+    """
+
+    summary: MessageSummary
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    date: datetime | None
+    message_id: str | None
+    text: str
+    html: str
+    headers: tuple[tuple[str, str], ...]
+    envelope_from: str
+    envelope_to: tuple[str, ...]
+    attachments: tuple[AttachmentInfo, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """
+    One page of a mailbox listing, newest first.
+
+    @ivar total: how many messages the mailbox holds in all.
+    @ivar next_before: the cursor for the next page, or C{None} at the end.
+    """
+
+    summaries: tuple[MessageSummary, ...]
+    total: int
+    next_before: str | None

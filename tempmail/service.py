@@ -1,0 +1,134 @@
+"""
+The services the daemon is made of, and the order they stop in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import IServiceCollection, MultiService, Service
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from twisted.logger import ILogObserver, Logger
+
+from tempmail.interfaces import IMailStore
+
+log = Logger()
+
+
+class ListeningService(Service):
+    """
+    Listens on one endpoint while running.
+
+    Unlike L{StreamServerEndpointService}, it knows the port it got (so a
+    configured port 0 can be reported) and, on stop, can end the sessions it
+    still has after it stops listening.
+
+    @ivar port: the listening port, once started.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: IStreamServerEndpoint,
+        factory: IProtocolFactory,
+        end_sessions: Callable[[], Deferred[Any]] | None = None,
+    ) -> None:
+        self.setName(name)
+        self.endpoint = endpoint
+        self.factory = factory
+        self.end_sessions = end_sessions
+        self.port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen before the reactor runs, so a port in use stops startup.
+        """
+        super().privilegedStartService()
+        self._listen()
+
+    def startService(self) -> None:
+        super().startService()
+        if self.port is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        failures: list[BaseException] = []
+        d = self.endpoint.listen(self.factory)
+        d.addCallbacks(self._listening, lambda f: failures.append(f.value))
+        if failures:
+            raise SystemExit(f"tempmail: cannot listen for {self.name}: {failures[0]}")
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+        log.info("{name} listening on {address}", name=self.name, address=port.getHost())
+
+    async def _stop(self) -> None:
+        if self.port is not None:
+            port, self.port = self.port, None
+            await maybeDeferred(port.stopListening)
+        if self.end_sessions is not None:
+            await self.end_sessions()
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return Deferred.fromCoroutine(self._stop())
+
+
+class StoreService(Service):
+    """
+    Owns the mail store and closes it last, after pending writes.
+    """
+
+    def __init__(self, store: IMailStore) -> None:
+        self.setName("storage")
+        self.store = store
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self.store.close()
+
+
+class TempmailService(MultiService):
+    """
+    The daemon: a L{MultiService} of listeners over the store.
+
+    Children stop one at a time in reverse order of addition, so the
+    listeners finish their sessions (and commit what they accepted) before
+    the store they write to is closed.
+    """
+
+    def __init__(self, log_observer: ILogObserver | None = None) -> None:
+        super().__init__()
+        self.log_observer = log_observer
+
+    def setServiceParent(self, parent: IServiceCollection) -> None:
+        """
+        Attach to a twistd application, giving it our log observer: twistd
+        reads the observer from the application it runs.
+        """
+        super().setServiceParent(parent)
+        set_component = getattr(parent, "setComponent", None)
+        if self.log_observer is not None and set_component is not None:
+            set_component(ILogObserver, self.log_observer)
+
+    def startService(self) -> None:
+        super().startService()
+        ports = {
+            child.name: getattr(child.port.getHost(), "port", None)
+            for child in self
+            if isinstance(child, ListeningService) and child.port is not None
+        }
+        log.info("tempmail ready: {ports}", ports=ports, tempmail_ready=ports)
+
+    async def _stop_in_order(self) -> None:
+        for child in reversed(list(self)):
+            try:
+                await maybeDeferred(child.stopService)
+            except Exception:
+                log.failure("stopping {name} failed", name=child.name)
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        return Deferred.fromCoroutine(self._stop_in_order())

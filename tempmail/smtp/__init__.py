@@ -1,0 +1,9 @@
+"""
+SMTP reception, built on Twisted's ESMTP.
+"""
+
+from tempmail.smtp.delivery import MailDelivery, RecipientRefused
+from tempmail.smtp.factory import SMTPServerFactory
+from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
+
+__all__ = ["MailDelivery", "RecipientRefused", "SMTPLimits", "SMTPServerFactory", "TempmailESMTP"]

@@ -1,0 +1,77 @@
+"""
+The SMTP server factory: builds sessions, caps how many run at once, and
+ends them cleanly when the daemon stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.logger import Logger
+
+from tempmail.smtp.delivery import MailDelivery
+from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
+
+log = Logger()
+
+
+class _Busy(Protocol):
+    """
+    Tells a client over the connection limit to come back later.
+    """
+
+    def __init__(self, domain: bytes) -> None:
+        self.domain = domain
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"421 " + self.domain + b" 4.7.0 Too many connections, try again later\r\n"
+        )
+        self.transport.loseConnection()
+
+
+class SMTPServerFactory(ServerFactory):
+    """
+    Builds L{TempmailESMTP} sessions for one listener.
+
+    @ivar max_connections: sessions allowed at once; the next is told 421.
+    """
+
+    def __init__(
+        self,
+        delivery: MailDelivery,
+        limits: SMTPLimits,
+        clock: IReactorTime,
+        max_connections: int = 200,
+    ) -> None:
+        self.delivery = delivery
+        self.limits = limits
+        self.clock = clock
+        self.max_connections = max_connections
+        self.sessions: set[TempmailESMTP] = set()
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        domain = self.delivery.domain.encode("idna")
+        if len(self.sessions) >= self.max_connections:
+            log.warn(
+                "SMTP connection from {peer} refused: {n} sessions open",
+                peer=addr,
+                n=len(self.sessions),
+            )
+            return _Busy(domain)
+        session = TempmailESMTP(self.delivery, self.limits, self.clock)
+        session.factory = self
+        self.sessions.add(session)
+        session.whenClosed().addCallback(lambda _: self.sessions.discard(session))
+        return session
+
+    def shutdown(self) -> Deferred[Any]:
+        """
+        End every open session (see L{TempmailESMTP.shutdown}); fire when all
+        have closed.
+        """
+        return DeferredList([s.shutdown() for s in list(self.sessions)])

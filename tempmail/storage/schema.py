@@ -1,0 +1,134 @@
+"""
+The SQLite schema, as an append-only list of migrations.
+
+A database records the number of migrations applied in C{schema_version}.
+Opening an older file applies the missing ones in place, each in its own
+transaction, so mail survives upgrades.  Never edit a released migration:
+add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: mailboxes, messages stored once, one row per mailbox copy.
+    """
+    CREATE TABLE schema_version (version INTEGER NOT NULL);
+    INSERT INTO schema_version (version) VALUES (0);
+    CREATE TABLE mailboxes (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE,
+        uid_validity INTEGER NOT NULL,
+        uid_next INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        raw BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        envelope_from TEXT NOT NULL,
+        envelope_to TEXT NOT NULL,
+        from_address TEXT NOT NULL,
+        to_addresses TEXT NOT NULL,
+        cc_addresses TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        date INTEGER,
+        message_id TEXT,
+        text_body TEXT NOT NULL,
+        html_body TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        attachment_count INTEGER NOT NULL
+    );
+    CREATE TABLE attachments (
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_id TEXT,
+        inline INTEGER NOT NULL,
+        content BLOB NOT NULL,
+        PRIMARY KEY (message_id, idx)
+    );
+    CREATE TABLE mailbox_messages (
+        id TEXT PRIMARY KEY,
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id),
+        message_id INTEGER NOT NULL REFERENCES messages (id),
+        uid INTEGER NOT NULL,
+        seen INTEGER NOT NULL DEFAULT 0,
+        received_at INTEGER NOT NULL,
+        UNIQUE (mailbox_id, uid)
+    );
+    CREATE INDEX mailbox_messages_by_message ON mailbox_messages (message_id);
+    """,
+    # 2: IMAP flags other than \\Seen, and retention's scan by age.
+    """
+    CREATE TABLE message_flags (
+        entry_id TEXT NOT NULL REFERENCES mailbox_messages (id) ON DELETE CASCADE,
+        flag TEXT NOT NULL,
+        PRIMARY KEY (entry_id, flag)
+    );
+    CREATE INDEX mailbox_messages_by_age ON mailbox_messages (received_at);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(Exception):
+    """
+    The database cannot be used by this release.
+    """
+
+
+def _tables(connection: sqlite3.Connection) -> set[str]:
+    rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {name for (name,) in rows}
+
+
+def current_version(connection: sqlite3.Connection) -> int:
+    """
+    Return how many migrations C{connection}'s database has applied.
+
+    @raise SchemaError: for a database that is not tempmail's.
+    """
+    tables = _tables(connection)
+    if "schema_version" in tables:
+        (version,) = connection.execute("SELECT version FROM schema_version").fetchone()
+        return int(version)
+    if tables:
+        raise SchemaError(
+            "the database holds tables that are not tempmail's "
+            f"({', '.join(sorted(tables))}); point DATABASE_URL at a new file"
+        )
+    return 0
+
+
+def migrate(connection: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """
+    Apply the missing migrations up to C{target}; return the version reached.
+
+    C{connection} must be in autocommit mode (C{isolation_level=None}): each
+    migration runs in its own explicit transaction.
+    """
+    version = current_version(connection)
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the database has schema version {version}, newer than this "
+            f"release's {SCHEMA_VERSION}; upgrade tempmail"
+        )
+    for number in range(version, target):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute("UPDATE schema_version SET version = ?", (number + 1,))
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    return max(version, target)

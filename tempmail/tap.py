@@ -1,0 +1,112 @@
+"""
+C{twistd tempmail}: the options and the service they build.
+
+L{makeService} is the one place the daemon is assembled; the twistd plugin
+and C{tempmail.tac} both call it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import reactor as global_reactor
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.interfaces import IReactorTCP, IReactorTime, IStreamServerEndpoint
+from twisted.python import usage
+from twisted.web.server import Site
+
+from tempmail.api.app import MailAPI
+from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
+from tempmail.logs import make_observer
+from tempmail.service import ListeningService, StoreService, TempmailService
+from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
+from tempmail.storage import SchemaError, open_store
+
+
+class Options(usage.Options):
+    """
+    C{twistd tempmail} options: one per setting, named after its environment
+    variable (C{SMTP_PORT} is C{--smtp-port}).  An option wins over the
+    environment, which wins over C{.env}.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "A temporary mail server: SMTP in, REST/WebSocket/IMAP/MCP out. Every "
+        "option can also be set by its environment variable or in ./.env; "
+        "see docs/CONFIGURATION.md."
+    )
+    optParameters: list[list[Any]] = [
+        [s.option, None, None, f"{s.help} [env {s.name}, default: {s.default or 'unset'}]"]
+        for s in SETTINGS
+    ]
+
+
+def web_root() -> Path:
+    """
+    Find the static web UI: the checkout's C{web/}, else the installed copy.
+    """
+    checkout = Path(__file__).resolve().parent.parent / "web"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "tempmail" / "web"
+
+
+def _endpoint(reactor: IReactorTCP, settings: Settings, port: int) -> IStreamServerEndpoint:
+    if ":" in settings.bind_address:
+        return TCP6ServerEndpoint(reactor, port, interface=settings.bind_address)
+    return TCP4ServerEndpoint(reactor, port, interface=settings.bind_address)
+
+
+def build_service(settings: Settings, reactor: Any = global_reactor) -> TempmailService:
+    """
+    Assemble the daemon from validated settings.
+
+    @raise ConfigError: if the store cannot be opened.
+    """
+    try:
+        store = open_store(settings.database_url)
+    except (SchemaError, sqlite3.Error) as e:
+        raise ConfigError(f"DATABASE_URL={settings.database_url}: {e}") from None
+
+    daemon = TempmailService(make_observer(settings.log_level, settings.log_format, sys.stdout))
+    StoreService(store).setServiceParent(daemon)
+
+    clock: IReactorTime = reactor
+    delivery = MailDelivery(store, settings.domain_name, settings.reject_non_domain_emails)
+    limits = SMTPLimits(
+        max_message_size=settings.max_message_size,
+        max_recipients=settings.max_recipients,
+        max_line_length=settings.smtp_max_line_length,
+        timeout=settings.smtp_timeout,
+    )
+    smtp_factory = SMTPServerFactory(delivery, limits, clock, settings.smtp_max_connections)
+    ListeningService(
+        "smtp",
+        _endpoint(reactor, settings, settings.smtp_port),
+        smtp_factory,
+        smtp_factory.shutdown,
+    ).setServiceParent(daemon)
+
+    api = MailAPI(store, settings.domain_name, web_root())
+    site = Site(api.resource())
+    site.displayTracebacks = False
+    ListeningService(
+        "http", _endpoint(reactor, settings, settings.api_port), site
+    ).setServiceParent(daemon)
+    return daemon
+
+
+def makeService(options: Options) -> TempmailService:
+    """
+    Build the daemon from C{twistd tempmail} options, the environment and
+    C{./.env}.  A bad setting stops startup with one line naming it.
+    """
+    overrides = {s.name: options.get(s.option) for s in SETTINGS}
+    try:
+        return build_service(load_from_process(overrides))
+    except ConfigError as e:
+        raise SystemExit(f"tempmail: {e}") from None

@@ -1,0 +1,191 @@
+"""
+Test doubles for code that uses tempmail, shipped as treq ships StubTreq.
+
+L{MemoryMailStore} is a complete L{IMailStore} held in dictionaries.  It
+passes the same interface tests as the SQLite store (see
+C{tests/test_store_contract.py}), so a test written against it holds for the
+real thing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from twisted.internet.defer import Deferred, fail, succeed
+from zope.interface import implementer
+
+from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
+from tempmail.models import (
+    AttachmentContent,
+    AttachmentInfo,
+    DeliveredCopy,
+    IncomingMessage,
+    MessagePage,
+    MessageSummary,
+    StoredMessage,
+)
+
+__all__ = ["MemoryMailStore"]
+
+
+@dataclass
+class _Mailbox:
+    uid_validity: int
+    uid_next: int = 1
+    copies: dict[str, StoredMessage] = field(default_factory=dict)
+
+
+@implementer(IMailStore)
+class MemoryMailStore:
+    """
+    An in-memory L{IMailStore}.
+
+    @ivar fail_writes: set to C{True} to make every write fail with
+        L{StorageUnavailable}, as a full disk would.
+    """
+
+    def __init__(self) -> None:
+        self.fail_writes = False
+        self._mailboxes: dict[str, _Mailbox] = {}
+        self._raw: dict[str, bytes] = {}
+        self._attachments: dict[str, tuple[AttachmentContent, ...]] = {}
+        self._where: dict[str, str] = {}
+        self._closed = False
+        self._bodies = itertools.count()
+
+    def _write_refused(self) -> Deferred[None] | None:
+        if self.fail_writes or self._closed:
+            return fail(StorageUnavailable("the store refuses writes"))
+        return None
+
+    def _copy(self, id: str) -> StoredMessage | None:
+        mailbox = self._where.get(id)
+        return None if mailbox is None else self._mailboxes[mailbox].copies[id]
+
+    def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: [])
+        parsed, envelope = message.parsed, message.envelope
+        attachments = tuple(
+            AttachmentContent(
+                AttachmentInfo(
+                    i, a.filename, a.content_type, len(a.content), a.content_id, a.inline
+                ),
+                a.content,
+            )
+            for i, a in enumerate(parsed.attachments)
+        )
+        copies = []
+        for address in envelope.recipients:
+            mailbox = self._mailboxes.setdefault(address, _Mailbox(int(time.time())))
+            copy = DeliveredCopy(str(uuid.uuid4()), address, mailbox.uid_next)
+            mailbox.uid_next += 1
+            mailbox.copies[copy.id] = StoredMessage(
+                summary=MessageSummary(
+                    id=copy.id,
+                    mailbox=address,
+                    uid=copy.uid,
+                    from_address=parsed.from_address,
+                    subject=parsed.subject,
+                    received_at=envelope.received_at,
+                    size=len(message.raw),
+                    seen=False,
+                    attachment_count=len(attachments),
+                    preview=parsed.preview,
+                ),
+                to=parsed.to,
+                cc=parsed.cc,
+                date=parsed.date,
+                message_id=parsed.message_id,
+                text=parsed.text,
+                html=parsed.html,
+                headers=parsed.headers,
+                envelope_from=envelope.mail_from,
+                envelope_to=envelope.recipients,
+                attachments=tuple(a.info for a in attachments),
+            )
+            self._raw[copy.id] = message.raw
+            self._attachments[copy.id] = attachments
+            self._where[copy.id] = address
+            copies.append(copy)
+        return succeed(copies)
+
+    def list_messages(
+        self, mailbox: str, limit: int, offset: int = 0, before: str | None = None
+    ) -> Deferred[MessagePage]:
+        box = self._mailboxes.get(mailbox)
+        ordered = sorted(
+            (c.summary for c in box.copies.values()) if box else (),
+            key=lambda s: s.uid,
+            reverse=True,
+        )
+        if before is not None:
+            uids = [s.uid for s in ordered if s.id == before]
+            if not uids:
+                return fail(UnknownCursor(before))
+            ordered_after = [s for s in ordered if s.uid < uids[0]]
+        else:
+            ordered_after = ordered[offset:]
+        page = tuple(ordered_after[:limit])
+        more = len(ordered_after) > limit and page
+        return succeed(MessagePage(page, len(ordered), page[-1].id if more else None))
+
+    def get_messages(self, ids: Sequence[str]) -> Deferred[list[StoredMessage]]:
+        found = (self._copy(i) for i in ids)
+        return succeed([m for m in found if m is not None])
+
+    def get_raw(self, id: str) -> Deferred[bytes | None]:
+        return succeed(self._raw.get(id))
+
+    def get_attachment(self, id: str, index: int) -> Deferred[AttachmentContent | None]:
+        attachments = self._attachments.get(id, ())
+        return succeed(attachments[index] if 0 <= index < len(attachments) else None)
+
+    def set_seen(self, id: str, seen: bool) -> Deferred[bool | None]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: None)
+        message = self._copy(id)
+        if message is None:
+            return succeed(None)
+        if message.summary.seen == seen:
+            return succeed(False)
+        updated = replace(message, summary=replace(message.summary, seen=seen))
+        self._mailboxes[message.summary.mailbox].copies[id] = updated
+        return succeed(True)
+
+    def delete_message(self, id: str) -> Deferred[bool]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: False)
+        mailbox = self._where.pop(id, None)
+        if mailbox is None:
+            return succeed(False)
+        del self._mailboxes[mailbox].copies[id]
+        del self._raw[id]
+        del self._attachments[id]
+        return succeed(True)
+
+    def empty_mailbox(self, mailbox: str) -> Deferred[int]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: 0)
+        box = self._mailboxes.get(mailbox)
+        ids = list(box.copies) if box else []
+        for id in ids:
+            self.delete_message(id)
+        return succeed(len(ids))
+
+    def check_health(self) -> Deferred[None]:
+        if self._closed:
+            return fail(StorageUnavailable("the store is closed"))
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        self._closed = True
+        return succeed(None)

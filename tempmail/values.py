@@ -1,0 +1,137 @@
+"""
+Parsers for configuration values.
+
+Each parser takes the raw text of a setting and returns the typed value, or
+raises L{ValueError} whose message says what was expected.  They are shared by
+environment variables, the C{.env} file and C{twistd tempmail} options, so a
+value means the same thing wherever it is written.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+_NUMBER_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_bool(text: str) -> bool:
+    """
+    Parse a boolean: true/false, 1/0, yes/no or on/off, in any case.
+    """
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("expected a boolean (true/false, 1/0, yes/no)")
+
+
+def parse_int(text: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """
+    Parse a whole number within C{[minimum, maximum]}.
+    """
+    stripped = text.strip()
+    if not re.fullmatch(r"[+-]?\d+", stripped):
+        raise ValueError("expected a whole number")
+    value = int(stripped)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and at most {maximum}"
+        raise ValueError(f"expected a whole number of at least {minimum}{upper}")
+    return value
+
+
+def parse_port(text: str) -> int:
+    """
+    Parse a TCP port; 0 asks the system for a free one.
+    """
+    try:
+        return parse_int(text, 0, 65535)
+    except ValueError:
+        raise ValueError("expected a port number from 0 to 65535") from None
+
+
+def parse_size(text: str) -> int:
+    """
+    Parse a size in bytes, optionally with a binary suffix: C{25M} is 25 MiB.
+    """
+    match = _NUMBER_WITH_UNIT.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise ValueError("expected a size in bytes, optionally with K, M or G")
+    value = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if value <= 0:
+        raise ValueError("expected a size greater than zero")
+    return value
+
+
+def parse_duration(text: str) -> float:
+    """
+    Parse a duration in seconds, optionally with a suffix: C{5m}, C{2h}, C{1d}.
+    """
+    match = _NUMBER_WITH_UNIT.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _DURATION_UNITS:
+        raise ValueError("expected a duration in seconds, optionally with s, m, h or d")
+    value = float(match.group(1)) * _DURATION_UNITS[unit]
+    if value <= 0:
+        raise ValueError("expected a duration greater than zero")
+    return value
+
+
+def parse_positive_int(text: str) -> int:
+    """
+    Parse a whole number greater than zero.
+    """
+    return parse_int(text, 1)
+
+
+def parse_log_level(text: str) -> str:
+    """
+    Parse a log level.  A C{RUST_LOG}-style filter such as
+    C{info,tempmail::smtp=debug} is accepted and its global level used.
+    """
+    levels = ("trace", "debug", "info", "warn", "warning", "error", "critical")
+    global_levels = [d.strip().lower() for d in text.split(",") if "=" not in d]
+    global_levels = [d for d in global_levels if d]
+    if len(global_levels) != 1 or global_levels[0] not in levels:
+        raise ValueError("expected one of " + ", ".join(levels))
+    return {"trace": "debug", "warning": "warn"}.get(global_levels[0], global_levels[0])
+
+
+def parse_log_format(text: str) -> str:
+    """
+    Parse a log format: C{text} or C{json}.
+    """
+    lowered = text.strip().lower()
+    if lowered not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return lowered
+
+
+def parse_text(text: str) -> str:
+    """
+    Parse a non-empty string.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("expected a non-empty value")
+    return stripped
