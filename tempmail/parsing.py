@@ -70,6 +70,13 @@ def _attachment(part: dict[str, Any]) -> ParsedAttachment:
     )
 
 
+def _lines(text: str) -> str:
+    """
+    Bodies are served with Unix line endings; the raw message keeps CRLF.
+    """
+    return text.replace("\r\n", "\n")
+
+
 def _date(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -91,8 +98,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
             subject=_decode_header(parsed.subject or "").strip(),
             date=_date(parsed.date),
             message_id=(parsed.message_id or "").strip() or None,
-            text="\n".join(parsed.text_plain),
-            html="\n".join(parsed.text_html),
+            text=_lines("\n".join(parsed.text_plain)),
+            html=_lines("\n".join(parsed.text_html)),
             headers=_header_list(parsed.message) if parsed.message is not None else (),
             attachments=tuple(_attachment(a) for a in parsed.attachments),
         )

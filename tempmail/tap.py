@@ -7,6 +7,7 @@ and C{tempmail.tac} both call it.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from twisted.internet import reactor as global_reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.interfaces import IReactorTCP, IReactorTime, IStreamServerEndpoint
+from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
@@ -24,6 +26,8 @@ from tempmail.logs import make_observer
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
+
+log = Logger()
 
 
 class Options(usage.Options):
@@ -100,6 +104,22 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     return daemon
 
 
+def stop_cleanly_on_sigterm(reactor: Any) -> None:
+    """
+    Make SIGTERM a clean stop that exits 0.
+
+    twistd re-raises a terminating signal after shutdown, so the process
+    would die "killed by SIGTERM" even after a graceful stop; service
+    managers and scripts expect status 0 from a requested shutdown.
+    """
+
+    def terminate(number: int, frame: object) -> None:
+        log.info("Received SIGTERM: finishing open SMTP sessions, then stopping")
+        reactor.callFromThread(reactor.stop)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 def makeService(options: Options) -> TempmailService:
     """
     Build the daemon from C{twistd tempmail} options, the environment and
@@ -107,6 +127,9 @@ def makeService(options: Options) -> TempmailService:
     """
     overrides = {s.name: options.get(s.option) for s in SETTINGS}
     try:
-        return build_service(load_from_process(overrides))
+        daemon = build_service(load_from_process(overrides))
     except ConfigError as e:
         raise SystemExit(f"tempmail: {e}") from None
+    # Installed once the reactor runs, replacing the reactor's own handler.
+    global_reactor.callWhenRunning(stop_cleanly_on_sigterm, global_reactor)
+    return daemon

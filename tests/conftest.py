@@ -1,0 +1,62 @@
+"""
+Shared fixtures.
+
+Tests that touch the global reactor must leave it as they found it:
+pytest-twisted has no trial-style dirty-reactor check, so the autouse
+L{reactor_is_clean} fixture fails a test that leaks a timer or a socket.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.daemon import DaemonFactory  # noqa: E402
+
+
+def _reactor_state() -> tuple[set[Any], set[Any]]:
+    from twisted.internet import reactor
+
+    calls = {c for c in reactor.getDelayedCalls() if c.active()}
+    selectables = {
+        s
+        for s in set(reactor.getReaders()) | set(reactor.getWriters())
+        # The reactor's own wakers come and go with signal handling.
+        if not type(s).__name__.endswith("Waker")
+    }
+    return calls, selectables
+
+
+@pytest.fixture(autouse=True)
+def reactor_is_clean() -> Iterator[None]:
+    """
+    Fail a test that leaves delayed calls or open sockets on the reactor.
+    """
+    calls_before, selectables_before = _reactor_state()
+    yield
+    calls_after, selectables_after = _reactor_state()
+    leaked_calls = calls_after - calls_before
+    leaked_selectables = selectables_after - selectables_before
+    assert not leaked_calls, f"test left delayed calls: {leaked_calls}"
+    assert not leaked_selectables, f"test left sockets open: {leaked_selectables}"
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
+    """
+    Start real C{twistd -n tempmail} processes; all are stopped (and must
+    exit 0) at the end of the test.
+    """
+    factory = DaemonFactory(tmp_path, ROOT)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
