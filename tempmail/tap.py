@@ -65,6 +65,22 @@ def _endpoint(reactor: IReactorTCP, settings: Settings, port: int) -> IStreamSer
     return TCP4ServerEndpoint(reactor, port, interface=settings.bind_address)
 
 
+def warn_about_later_features(settings: Settings) -> None:
+    """
+    Say plainly which configured features this release does not serve yet,
+    rather than pretending to (the original advertised TLS it never did).
+    """
+    later = {
+        "EMAIL_RETENTION_HOURS": settings.email_retention_hours is not None,
+        "SMTP_SSL_ENABLED": settings.smtp_ssl_enabled,
+        "IMAP_ENABLED": settings.imap_enabled,
+        "MCP_ENABLED": settings.mcp_enabled,
+    }
+    for name, configured in later.items():
+        if configured:
+            log.warn("{name} is set, but this release does not provide it yet; ignored", name=name)
+
+
 def build_service(settings: Settings, reactor: Any = global_reactor) -> TempmailService:
     """
     Assemble the daemon from validated settings.
@@ -77,6 +93,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         raise ConfigError(f"DATABASE_URL={settings.database_url}: {e}") from None
 
     daemon = TempmailService(make_observer(settings.log_level, settings.log_format, sys.stdout))
+    warn_about_later_features(settings)
     StoreService(store).setServiceParent(daemon)
 
     clock: IReactorTime = reactor

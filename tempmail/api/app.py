@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from klein import Klein
@@ -202,10 +201,10 @@ class MailAPI:
 
     # Everything else
 
-    @app.route("/api/", branch=True)
-    def unknown_api(self, request: IRequest) -> Any:
-        raise ApiError(404, "no such API route")
-
-    @app.route("/", branch=True)
+    # GET and HEAD only, so that a known API path asked with another method
+    # gets 405 rather than falling through to the static files.
+    @app.route("/", branch=True, methods=["GET", "HEAD"])
     def web_ui(self, request: IRequest) -> IResource:
+        if request.path.startswith(b"/api/"):
+            raise ApiError(404, "no such API route")
         return File(str(self.web_root))

@@ -105,6 +105,8 @@ class TempmailESMTP(smtp.ESMTP):
         self._waiting: Deferred[None] | None = None
         self._close_waiters: list[Deferred[None]] = []
         self._closed = False
+        self._processing = False
+        self._stopping = False
         self._lines: list[bytes] = []
         self._size = 0
         self._data_error: tuple[int, bytes] | None = None
@@ -151,6 +153,9 @@ class TempmailESMTP(smtp.ESMTP):
         under way gets its reply first, then the client is told 421.
         """
 
+        # Read nothing more: a queued transaction must not start now.
+        self._stopping = True
+
         def close(_: object = None) -> None:
             if not self._wire().disconnecting:
                 self.sendCode(421, self.host + b" 4.3.2 Service shutting down")
@@ -171,7 +176,7 @@ class TempmailESMTP(smtp.ESMTP):
                 self._pending.append(_OVERLONG)
             else:
                 self._pending.append(line)
-        if len(self._buffer) > self.MAX_LENGTH:
+        if len(self._buffer.removesuffix(b"\r")) > self.MAX_LENGTH:
             # Drop the overlong line as it comes, but keep a trailing CR: it
             # may be the first half of the line's CRLF.
             self._overlong = True
@@ -179,7 +184,18 @@ class TempmailESMTP(smtp.ESMTP):
         self._process()
 
     def _process(self) -> None:
-        while self._pending and self._waiting is None:
+        # A store that answers at once re-enters here from _wait_for; the
+        # outer loop carries on instead, so the stack does not grow per line.
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            self._process_queue()
+        finally:
+            self._processing = False
+
+    def _process_queue(self) -> None:
+        while self._pending and self._waiting is None and not self._stopping:
             if self._wire().disconnecting:
                 self._pending.clear()
                 return
@@ -196,9 +212,13 @@ class TempmailESMTP(smtp.ESMTP):
         """
         self._waiting = d
         self._wire().pauseProducing()
+        # The client is waiting for us, not idle: no timeout until we answer.
+        self.setTimeout(None)
 
         def release(result: object) -> object:
             self._waiting = None
+            if not self._closed:
+                self.setTimeout(self.timeout)
             if not self._wire().disconnecting:
                 self._wire().resumeProducing()
                 self._process()
@@ -262,10 +282,12 @@ class TempmailESMTP(smtp.ESMTP):
             return
         params = _params(match)
         size = params.pop(b"SIZE", b"0") or b""
+        # Compare digit counts first: int() of thousands of digits raises.
+        digits = size.lstrip(b"0") or b"0"
         body = (params.pop(b"BODY", b"7BIT") or b"").upper()
         if not size.isdigit():
             self.sendCode(501, b"5.5.4 SIZE needs a number of bytes")
-        elif int(size) > self.limits.max_message_size:
+        elif len(digits) > 20 or int(digits) > self.limits.max_message_size:
             self.sendCode(552, b"5.3.4 Message size exceeds fixed maximum message size")
         elif body not in (b"7BIT", b"8BITMIME"):
             self.sendCode(501, b"5.5.4 BODY must be 7BIT or 8BITMIME")

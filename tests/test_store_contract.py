@@ -1,0 +1,187 @@
+"""
+The IMailStore contract, run against every implementation: the SQLite store
+on a real file and the in-memory fake shipped in L{tempmail.testing}.  A fake
+that passes these tests behaves like the real thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from zope.interface.verify import verifyObject
+
+from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
+from tempmail.models import Envelope, IncomingMessage, ParsedAttachment, ParsedMessage
+from tempmail.storage import StoreLocation, open_store
+from tempmail.testing import MemoryMailStore
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IMailStore]:
+    if request.param == "sqlite":
+        opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")))
+    else:
+        opened = MemoryMailStore()
+    try:
+        yield opened
+    finally:
+        pytest_twisted.blockon(opened.close())
+
+
+def incoming(
+    *recipients: str, subject: str = "hi", at: datetime = T0, attachments: int = 0
+) -> IncomingMessage:
+    parsed = ParsedMessage(
+        from_address="alice@sender.test",
+        to=("header@example.com",),
+        cc=("cc@example.com",),
+        subject=subject,
+        date=T0 - timedelta(minutes=1),
+        message_id="<m1@sender.test>",
+        text=f"text of {subject}",
+        html=f"<p>{subject}</p>",
+        headers=(("Subject", subject), ("X-Twice", "1"), ("X-Twice", "2")),
+        attachments=tuple(
+            ParsedAttachment(f"f{i}.bin", "application/octet-stream", None, False, bytes([i]) * 10)
+            for i in range(attachments)
+        ),
+    )
+    raw = f"Subject: {subject}\r\n\r\nbody\r\n".encode()
+    return IncomingMessage(Envelope("alice@sender.test", recipients, at), raw, parsed)
+
+
+def test_provides_the_interface(store: IMailStore) -> None:
+    assert verifyObject(IMailStore, store)
+
+
+@pytest_twisted.ensureDeferred
+async def test_delivery_makes_one_copy_per_recipient(store: IMailStore) -> None:
+    copies = await store.deliver(incoming("a@example.com", "b@example.com", attachments=2))
+
+    assert [c.mailbox for c in copies] == ["a@example.com", "b@example.com"]
+    assert len({c.id for c in copies}) == 2
+    messages = await store.get_messages([c.id for c in copies])
+    assert [m.summary.mailbox for m in messages] == ["a@example.com", "b@example.com"]
+    first = messages[0]
+    assert first.summary.from_address == "alice@sender.test"
+    assert first.summary.received_at == T0
+    assert first.summary.attachment_count == 2
+    assert first.summary.seen is False
+    assert first.summary.preview == "text of hi"
+    assert first.to == ("header@example.com",)
+    assert first.cc == ("cc@example.com",)
+    assert first.date == T0 - timedelta(minutes=1)
+    assert first.message_id == "<m1@sender.test>"
+    assert (first.text, first.html) == ("text of hi", "<p>hi</p>")
+    assert first.headers == (("Subject", "hi"), ("X-Twice", "1"), ("X-Twice", "2"))
+    assert first.envelope_from == "alice@sender.test"
+    assert first.envelope_to == ("a@example.com", "b@example.com")
+    assert [(a.index, a.filename, a.size) for a in first.attachments] == [
+        (0, "f0.bin", 10),
+        (1, "f1.bin", 10),
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_uids_only_grow_per_mailbox(store: IMailStore) -> None:
+    uids = []
+    for _ in range(3):
+        (copy,) = await store.deliver(incoming("u@example.com"))
+        uids.append(copy.uid)
+    (other,) = await store.deliver(incoming("other@example.com"))
+    assert uids == [1, 2, 3]
+    assert other.uid == 1
+    await store.empty_mailbox("u@example.com")
+    (after,) = await store.deliver(incoming("u@example.com"))
+    assert after.uid == 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_listing_is_newest_first_with_cursor_and_offset(store: IMailStore) -> None:
+    for n in range(5):
+        await store.deliver(
+            incoming("l@example.com", subject=f"n{n}", at=T0 + timedelta(seconds=n))
+        )
+
+    first = await store.list_messages("l@example.com", limit=2)
+    assert [s.subject for s in first.summaries] == ["n4", "n3"]
+    assert first.total == 5
+    assert first.next_before == first.summaries[-1].id
+    rest = await store.list_messages("l@example.com", limit=10, before=first.next_before)
+    assert [s.subject for s in rest.summaries] == ["n2", "n1", "n0"]
+    assert rest.next_before is None
+    skipped = await store.list_messages("l@example.com", limit=2, offset=3)
+    assert [s.subject for s in skipped.summaries] == ["n1", "n0"]
+    empty = await store.list_messages("nobody@example.com", limit=10)
+    assert (empty.summaries, empty.total, empty.next_before) == ((), 0, None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_cursor_from_another_mailbox_is_refused(store: IMailStore) -> None:
+    (copy,) = await store.deliver(incoming("mine@example.com"))
+    with pytest.raises(UnknownCursor):
+        await store.list_messages("yours@example.com", limit=10, before=copy.id)
+
+
+@pytest_twisted.ensureDeferred
+async def test_raw_and_attachments(store: IMailStore) -> None:
+    (copy,) = await store.deliver(incoming("r@example.com", attachments=1))
+    assert await store.get_raw(copy.id) == b"Subject: hi\r\n\r\nbody\r\n"
+    attachment = await store.get_attachment(copy.id, 0)
+    assert attachment is not None
+    assert attachment.content == b"\x00" * 10
+    assert attachment.info.content_type == "application/octet-stream"
+    assert await store.get_attachment(copy.id, 1) is None
+    assert await store.get_raw("no-such-id") is None
+    assert await store.get_messages(["no-such-id"]) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_seen_flag(store: IMailStore) -> None:
+    (copy,) = await store.deliver(incoming("s@example.com"))
+    assert await store.set_seen(copy.id, True) is True
+    assert await store.set_seen(copy.id, True) is False
+    (message,) = await store.get_messages([copy.id])
+    assert message.summary.seen is True
+    assert await store.set_seen(copy.id, False) is True
+    assert await store.set_seen("no-such-id", True) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_deleting_one_copy_keeps_the_others(store: IMailStore) -> None:
+    first, second = await store.deliver(incoming("d1@example.com", "d2@example.com"))
+    assert await store.delete_message(first.id) is True
+    assert await store.delete_message(first.id) is False
+    assert await store.get_raw(first.id) is None
+    assert await store.get_raw(second.id) == b"Subject: hi\r\n\r\nbody\r\n"
+    assert (await store.list_messages("d1@example.com", 10)).total == 0
+    assert (await store.list_messages("d2@example.com", 10)).total == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_empty_mailbox(store: IMailStore) -> None:
+    for _ in range(3):
+        await store.deliver(incoming("e@example.com", "keep@example.com"))
+    assert await store.empty_mailbox("e@example.com") == 3
+    assert await store.empty_mailbox("e@example.com") == 0
+    assert (await store.list_messages("keep@example.com", 10)).total == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_health(store: IMailStore) -> None:
+    assert await store.check_health() is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_memory_store_can_fail_writes_like_a_full_disk() -> None:
+    store = MemoryMailStore()
+    store.fail_writes = True
+    with pytest.raises(StorageUnavailable):
+        await store.deliver(incoming("x@example.com"))
+    assert (await store.list_messages("x@example.com", 10)).total == 0
