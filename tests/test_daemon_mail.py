@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import sqlite3
 from email.message import EmailMessage
 
 import pytest
@@ -243,3 +244,24 @@ def test_health_and_web_root(daemon: DaemonFactory) -> None:
     index = server.http("GET", "/")
     assert index.status == 200
     assert b"tempmail" in index.body
+
+
+def test_a_storage_failure_gets_451_and_the_retry_is_stored(daemon: DaemonFactory) -> None:
+    server = daemon.start()
+    message = b"Subject: retry me\r\n\r\nbody\r\n"
+    # Another process holding the write lock past the busy timeout makes the
+    # commit fail, as a full or broken disk would.
+    blocker = sqlite3.connect(server.workdir / "mail.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as client:
+            client.mail("a@b.test")
+            client.rcpt("retry@example.com")
+            code, text = client.data(message)
+        assert (code, text[:5]) == (451, b"4.3.0")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert listing(server, "retry@example.com")["total"] == 0
+    assert send(server, "a@b.test", ["retry@example.com"], message) == {}
+    assert listing(server, "retry@example.com")["total"] == 1
