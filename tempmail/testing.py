@@ -9,7 +9,6 @@ real thing.
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -55,7 +54,6 @@ class MemoryMailStore:
         self._attachments: dict[str, tuple[AttachmentContent, ...]] = {}
         self._where: dict[str, str] = {}
         self._closed = False
-        self._bodies = itertools.count()
 
     def _write_refused(self) -> Deferred[None] | None:
         if self.fail_writes or self._closed:

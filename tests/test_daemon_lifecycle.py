@@ -122,3 +122,12 @@ def test_sigterm_under_load_loses_no_accepted_message(daemon: DaemonFactory) -> 
         id for id in accepted if restarted.http("GET", f"/api/email/{id}?peek=true").status != 200
     ]
     assert missing == []
+
+
+def test_a_port_in_use_stops_startup_with_a_clear_error(daemon: DaemonFactory) -> None:
+    first = daemon.start()
+    result = daemon.run("-n", "--pidfile=", "tempmail", SMTP_PORT=str(first.smtp_port))
+    assert result.returncode == 1
+    assert f"tempmail: cannot listen for smtp: Couldn't listen on 127.0.0.1:{first.smtp_port}" in (
+        result.stdout + result.stderr
+    )

@@ -679,6 +679,22 @@ def test_received_header_for_one_recipient() -> None:
     )
 
 
+def test_helo_name_cannot_inject_header_lines() -> None:
+    """
+    A bare LF (or other control byte) in the EHLO name would otherwise start
+    a new header line inside our Received: header.
+    """
+    session = Session()
+    session.take()
+    session.command(b"EHLO evil\nX-Injected: yes\tfor")
+    session.start(b"bob@tmp.test")
+    session.send(SIMPLE)
+    [message] = stored(session.store, "bob@tmp.test")
+    raw = raw_of(session.store, message)
+    assert raw.startswith(b"Received: from evil?X-Injected:?yes?for ([192.168.1.1])\r\n")
+    assert b"\nX-Injected" not in raw
+
+
 def test_bare_lf_becomes_crlf() -> None:
     session = Session()
     session.take()

@@ -40,6 +40,7 @@ log = Logger()
 
 _OVERLONG = object()
 _PATH = rb"<(?P<path>[^<>\s]*)>|(?P<bare>[^<>\s]+)"
+_HELO_UNSAFE = re.compile(rb"[^\x21-\x7e]")
 _MAIL_RE = re.compile(rb"^FROM:\s*(?:" + _PATH + rb")(?P<params>(?:\s+\S+)*)\s*$", re.I)
 _RCPT_RE = re.compile(rb"^TO:\s*(?:" + _PATH + rb")(?P<params>(?:\s+\S+)*)\s*$", re.I)
 
@@ -377,7 +378,9 @@ class TempmailESMTP(smtp.ESMTP):
         self.sendCode(451, b"4.3.0 Message not stored; try again later")
 
     def _received_header(self, recipients: tuple[str, ...], now: datetime) -> bytes:
-        helo_name = (self._helo[0] or b"unknown").decode("ascii", "replace")
+        # The HELO name is the client's text: keep it to one printable token
+        # so it cannot break the header or add one.
+        helo_name = _HELO_UNSAFE.sub(b"?", self._helo[0] or b"unknown")[:255].decode("ascii")
         peer = self._helo[1]
         peer_text = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
         for_clause = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""

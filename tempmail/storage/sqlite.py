@@ -403,7 +403,12 @@ class SQLiteMailStore:
         return len(row_ids)
 
     def check_health(self) -> Deferred[None]:
-        return self._run(lambda cursor: cursor.execute("SELECT 1").fetchone() and None)
+        return self._run(self._ping)
+
+    @staticmethod
+    def _ping(cursor: Any) -> None:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
 
     def close(self) -> Deferred[None]:
         """
