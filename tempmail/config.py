@@ -87,6 +87,13 @@ def _pem_file(text: str) -> str:
     return str(path)
 
 
+def _secret(text: str) -> str:
+    secret = text.strip()
+    if len(secret) < 16:
+        raise ValueError("expected a secret of at least 16 characters")
+    return secret
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DOMAIN_NAME",
@@ -96,9 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("BIND_ADDRESS", "0.0.0.0", _ip_address, "Address every listener binds to."),
     Setting("SMTP_PORT", "2525", values.parse_port, "Plain SMTP port."),
-    Setting(
-        "API_PORT", "3000", values.parse_port, "HTTP port for the REST API, WebSocket and web UI."
-    ),
+    Setting("API_PORT", "3000", values.parse_port, "HTTP port for the REST API and web UI."),
     Setting(
         "DATABASE_URL",
         "sqlite:emails.db",
@@ -162,6 +167,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MCP_ENABLED", "false", values.parse_bool, "Serve MCP for AI assistants."),
     Setting("MCP_PORT", "3001", values.parse_port, "MCP port."),
     Setting(
+        "PASSWORD_MIN_LENGTH",
+        "8",
+        values.parse_positive_int,
+        "Shortest password accepted when claiming a mailbox or changing its password.",
+    ),
+    Setting(
+        "TOKEN_TTL",
+        "24h",
+        values.parse_duration,
+        "Lifetime of a mailbox bearer token (suffixes s, m, h, d).",
+    ),
+    Setting(
+        "AUTH_FAILURE_LIMIT",
+        "5",
+        values.parse_positive_int,
+        "Wrong passwords allowed per mailbox and per client before checks are delayed.",
+    ),
+    Setting(
+        "AUTH_MAX_DELAY",
+        "15m",
+        values.parse_duration,
+        "Longest delay imposed after repeated wrong passwords (it doubles up to this).",
+    ),
+    Setting(
+        "ADMIN_TOKEN",
+        None,
+        _secret,
+        "Operator bearer token: opens every mailbox and GET /api/mailboxes (16+ characters).",
+    ),
+    Setting(
+        "API_KEY",
+        None,
+        _secret,
+        "Makes the API private: every /api route but /api/health needs X-API-Key (16+ characters).",
+    ),
+    Setting(
         "LOG_LEVEL",
         "info",
         values.parse_log_level,
@@ -206,6 +247,12 @@ class Settings:
     imap_port: int
     mcp_enabled: bool
     mcp_port: int
+    password_min_length: int
+    token_ttl: float
+    auth_failure_limit: int
+    auth_max_delay: float
+    admin_token: str | None
+    api_key: str | None
     log_level: str
     log_format: str
 

@@ -10,6 +10,7 @@ Deferreds and none of them assumes a particular database.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
@@ -18,8 +19,10 @@ from tempmail.models import (
     AttachmentContent,
     DeliveredCopy,
     IncomingMessage,
+    MailboxPage,
     MessagePage,
     StoredMessage,
+    TokenGrant,
 )
 
 
@@ -100,6 +103,51 @@ class IMailStore(Interface):
         mailbox keeps its UID counter, so UIDs never repeat.
         """
 
+    def mailbox_of(id: str) -> Deferred[str | None]:
+        """
+        Return the mailbox a message belongs to, or C{None} if it is unknown.
+        """
+
+    def list_mailboxes(limit: int, offset: int = 0) -> Deferred[MailboxPage]:
+        """
+        Return a L{MailboxPage} of every mailbox, by address.
+        """
+
+    def password_hash(mailbox: str) -> Deferred[str | None]:
+        """
+        Return the mailbox's password hash, or C{None} if it is not claimed.
+        """
+
+    def claim_mailbox(mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
+        """
+        Lock an unclaimed mailbox with a password and store its first token,
+        atomically.  Fires C{False}, changing nothing, if it is claimed.
+        """
+
+    def change_password(mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
+        """
+        Replace a claimed mailbox's password, revoke all its tokens and store
+        C{token}.  Fires C{False} if the mailbox is not claimed.
+        """
+
+    def release_mailbox(mailbox: str) -> Deferred[bool]:
+        """
+        Remove a mailbox's lock and revoke its tokens.  Fires with whether it
+        was claimed.
+        """
+
+    def add_token(mailbox: str, token: TokenGrant) -> Deferred[bool]:
+        """
+        Store a token for a claimed mailbox (and drop expired ones).  Fires
+        C{False} if the mailbox is not claimed.
+        """
+
+    def token_mailbox(digest: str, now: datetime) -> Deferred[str | None]:
+        """
+        Return the mailbox a token digest opens, or C{None} if it is unknown,
+        expired or revoked.
+        """
+
     def check_health() -> Deferred[None]:
         """
         Fire when the store answers a trivial query; fail otherwise.
@@ -108,4 +156,30 @@ class IMailStore(Interface):
     def close() -> Deferred[None]:
         """
         Finish pending work and release the database.
+        """
+
+
+class IFailureLimiter(Interface):
+    """
+    Counts failed password checks and says how long a client must wait.
+
+    Keys name what is being limited, such as C{mailbox:bob@example.com} or
+    C{ip:192.0.2.1}; every door (REST now, IMAP later) shares one limiter.
+    The methods return Deferreds so that a backend shared between nodes can
+    replace the in-memory one.
+    """
+
+    def retry_after(keys: Sequence[str]) -> Deferred[float]:
+        """
+        Seconds to wait before another check under any of C{keys}; 0 if none.
+        """
+
+    def record_failure(keys: Sequence[str]) -> Deferred[None]:
+        """
+        Count one failed check against each key.
+        """
+
+    def record_success(keys: Sequence[str]) -> Deferred[None]:
+        """
+        Forget the failures counted against C{keys}.
         """

@@ -173,3 +173,35 @@ class MessagePage:
     summaries: tuple[MessageSummary, ...]
     total: int
     next_before: str | None
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """
+    A bearer token to store: its digest (never the token) and expiry.
+    """
+
+    digest: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    """
+    One mailbox as the operator's listing shows it.
+    """
+
+    address: str
+    messages: int
+    is_locked: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MailboxPage:
+    """
+    One page of the operator's mailbox listing, by address.
+    """
+
+    mailboxes: tuple[MailboxInfo, ...]
+    total: int

@@ -12,6 +12,7 @@ import base64
 import binascii
 import email
 import email.header
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,12 +23,15 @@ from tempmail.models import ParsedAttachment, ParsedMessage
 
 log = Logger()
 
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
 
 def _decode_header(value: Any) -> str:
     """
     Decode an RFC 2047 header value to text, keeping undecodable parts as-is.
     """
-    text = str(value)
+    # Unfold first: a folded header is one logical line (RFC 5322 2.2.3).
+    text = _FOLD.sub(" ", str(value))
     try:
         return str(email.header.make_header(email.header.decode_header(text)))
     except (LookupError, ValueError, binascii.Error, UnicodeError):

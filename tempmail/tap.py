@@ -20,9 +20,12 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
+from tempmail.access import MailboxAccess
 from tempmail.api.app import MailAPI
+from tempmail.api.gate import ApiKeyGate
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.logs import make_observer
+from tempmail.ratelimit import MemoryFailureLimiter
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
@@ -39,7 +42,7 @@ class Options(usage.Options):
 
     synopsis = "[options]"
     longdesc = (
-        "A temporary mail server: SMTP in, REST/WebSocket/IMAP/MCP out. Every "
+        "A temporary mail server: SMTP in, REST out. Every "
         "option can also be set by its environment variable or in ./.env; "
         "see docs/CONFIGURATION.md."
     )
@@ -112,8 +115,22 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         smtp_factory.shutdown,
     ).setServiceParent(daemon)
 
-    api = MailAPI(store, settings.domain_name, web_root())
-    site = Site(api.resource())
+    limiter = MemoryFailureLimiter(
+        clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+    )
+    access = MailboxAccess(
+        store,
+        limiter,
+        clock,
+        settings.domain_name,
+        admin_token=settings.admin_token,
+        password_min_length=settings.password_min_length,
+        token_ttl=settings.token_ttl,
+    )
+    resource = MailAPI(store, access, settings.domain_name, web_root()).resource()
+    if settings.api_key is not None:
+        resource = ApiKeyGate(resource, settings.api_key)
+    site = Site(resource)
     site.displayTracebacks = False
     ListeningService(
         "http", _endpoint(reactor, settings, settings.api_port), site

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
@@ -23,9 +24,12 @@ from tempmail.models import (
     AttachmentInfo,
     DeliveredCopy,
     IncomingMessage,
+    MailboxInfo,
+    MailboxPage,
     MessagePage,
     MessageSummary,
     StoredMessage,
+    TokenGrant,
 )
 
 __all__ = ["MemoryMailStore"]
@@ -34,8 +38,11 @@ __all__ = ["MemoryMailStore"]
 @dataclass
 class _Mailbox:
     uid_validity: int
+    created_at: datetime
     uid_next: int = 1
     copies: dict[str, StoredMessage] = field(default_factory=dict)
+    password_hash: str | None = None
+    tokens: dict[str, datetime] = field(default_factory=dict)
 
 
 @implementer(IMailStore)
@@ -60,6 +67,9 @@ class MemoryMailStore:
             return fail(StorageUnavailable("the store refuses writes"))
         return None
 
+    def _mailbox(self, address: str) -> _Mailbox:
+        return self._mailboxes.setdefault(address, _Mailbox(int(time.time()), datetime.now(UTC)))
+
     def _copy(self, id: str) -> StoredMessage | None:
         mailbox = self._where.get(id)
         return None if mailbox is None else self._mailboxes[mailbox].copies[id]
@@ -80,7 +90,7 @@ class MemoryMailStore:
         )
         copies = []
         for address in envelope.recipients:
-            mailbox = self._mailboxes.setdefault(address, _Mailbox(int(time.time())))
+            mailbox = self._mailbox(address)
             copy = DeliveredCopy(str(uuid.uuid4()), address, mailbox.uid_next)
             mailbox.uid_next += 1
             mailbox.copies[copy.id] = StoredMessage(
@@ -178,6 +188,74 @@ class MemoryMailStore:
         for id in ids:
             self.delete_message(id)
         return succeed(len(ids))
+
+    def mailbox_of(self, id: str) -> Deferred[str | None]:
+        return succeed(self._where.get(id))
+
+    def list_mailboxes(self, limit: int, offset: int = 0) -> Deferred[MailboxPage]:
+        ordered = sorted(self._mailboxes.items())
+        return succeed(
+            MailboxPage(
+                tuple(
+                    MailboxInfo(
+                        address, len(box.copies), box.password_hash is not None, box.created_at
+                    )
+                    for address, box in ordered[offset : offset + limit]
+                ),
+                len(ordered),
+            )
+        )
+
+    def password_hash(self, mailbox: str) -> Deferred[str | None]:
+        box = self._mailboxes.get(mailbox)
+        return succeed(None if box is None else box.password_hash)
+
+    def _claimed(self, mailbox: str) -> _Mailbox | None:
+        box = self._mailboxes.get(mailbox)
+        return box if box is not None and box.password_hash is not None else None
+
+    def claim_mailbox(self, mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: False)
+        box = self._mailbox(mailbox)
+        if box.password_hash is not None:
+            return succeed(False)
+        box.password_hash = password_hash
+        box.tokens[token.digest] = token.expires_at
+        return succeed(True)
+
+    def change_password(
+        self, mailbox: str, password_hash: str, token: TokenGrant
+    ) -> Deferred[bool]:
+        box = self._claimed(mailbox)
+        if box is None:
+            return succeed(False)
+        box.password_hash = password_hash
+        box.tokens = {token.digest: token.expires_at}
+        return succeed(True)
+
+    def release_mailbox(self, mailbox: str) -> Deferred[bool]:
+        box = self._claimed(mailbox)
+        if box is None:
+            return succeed(False)
+        box.password_hash = None
+        box.tokens = {}
+        return succeed(True)
+
+    def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
+        box = self._claimed(mailbox)
+        if box is None:
+            return succeed(False)
+        box.tokens[token.digest] = token.expires_at
+        return succeed(True)
+
+    def token_mailbox(self, digest: str, now: datetime) -> Deferred[str | None]:
+        for address, box in self._mailboxes.items():
+            expires = box.tokens.get(digest)
+            if box.password_hash is not None and expires is not None and expires > now:
+                return succeed(address)
+        return succeed(None)
 
     def check_health(self) -> Deferred[None]:
         if self._closed:

@@ -75,6 +75,15 @@ class Daemon:
         except urllib.error.HTTPError as error:
             return Response(error.code, dict(error.headers), error.read())
 
+    def send_json(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> Response:
+        """
+        Send a JSON body.
+        """
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        return self.http(method, path, json.dumps(body).encode(), all_headers)
+
     def get_json(self, path: str) -> Any:
         response = self.http("GET", path)
         assert response.status == 200, (response.status, response.body)

@@ -15,10 +15,12 @@ import pytest
 import pytest_twisted
 from treq.testing import StubTreq
 
+from tempmail.access import MailboxAccess
 from tempmail.api import MailAPI
 from tempmail.models import Envelope, IncomingMessage
 from tempmail.parsing import parse_message
 from tempmail.testing import MemoryMailStore
+from tests.support import synchronous_access
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 RAW = (
@@ -30,20 +32,35 @@ RAW = (
 
 
 class Client:
-    def __init__(self, store: MemoryMailStore) -> None:
+    def __init__(self, store: MemoryMailStore, access: MailboxAccess | None = None) -> None:
+        api = MailAPI(store, access or synchronous_access(store), "tempmail.local", WEB)
         # StubTreq builds its request methods at run time, so mypy cannot see them.
-        self.stub: Any = StubTreq(MailAPI(store, "tempmail.local", WEB).resource())
+        self.stub: Any = StubTreq(api.resource())
 
-    async def request(self, method: str, path: str) -> tuple[int, Any, bytes]:
-        response = await self.stub.request(method, "http://api.test" + path)
-        body = await response.content()
-        return response.code, response.headers, body
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        response = await self.stub.request(
+            method, "http://api.test" + path, data=data, headers=headers
+        )
+        content = await response.content()
+        return response.code, response.headers, content
 
-    async def json(self, method: str, path: str, status: int = 200) -> Any:
-        code, headers, body = await self.request(method, path)
-        assert code == status, body
-        assert headers.getRawHeaders(b"content-type") == [b"application/json; charset=utf-8"]
-        return json.loads(body)
+    async def json(
+        self,
+        method: str,
+        path: str,
+        status: int = 200,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        code, response_headers, content = await self.request(method, path, body, headers)
+        assert code == status, content
+        assert response_headers.getRawHeaders(b"content-type") == [
+            b"application/json; charset=utf-8"
+        ]
+        return json.loads(content)
 
 
 @pytest.fixture
@@ -92,6 +109,8 @@ async def test_reading_marks_seen_unless_peeking(store: MemoryMailStore, client:
     (id,) = await deliver(store, "bob@tempmail.local")
     peeked = await client.json("GET", f"/api/email/{id}?peek=true")
     assert peeked["seen"] is False
+    assert (await client.request("HEAD", f"/api/email/{id}"))[0] == 200
+    assert (await client.json("GET", f"/api/email/{id}?peek=1"))["seen"] is False
     read = await client.json("GET", f"/api/email/{id}")
     assert read["seen"] is True
     assert read["body"] == read["html"] == "<p>hi<script>x()</script></p>"
@@ -126,12 +145,14 @@ async def test_mail_content_is_sandboxed(store: MemoryMailStore, client: Client)
         ("GET", "/api/emails/bob?offset=-1", 400, "offset must be"),
         ("GET", "/api/emails/bob?full=perhaps", 400, "full must be"),
         ("GET", "/api/emails/bob?before=nope", 400, "before must be"),
-        ("GET", "/api/email/not-a-uuid", 404, "Email not found"),
-        ("GET", "/api/email/00000000-0000-4000-8000-000000000000", 404, "Email not found"),
-        ("GET", "/api/email/00000000-0000-4000-8000-000000000000/raw", 404, "Email not found"),
-        ("GET", "/api/email/00000000-0000-4000-8000-000000000000/attachments/0", 404, "Attachment"),
-        ("GET", "/api/email/00000000-0000-4000-8000-000000000000/attachments/x", 404, "Attachment"),
-        ("DELETE", "/api/email/00000000-0000-4000-8000-000000000000", 404, "Email not found"),
+        ("GET", "/api/email/not-a-uuid", 401, "no such email"),
+        ("GET", "/api/email/00000000-0000-4000-8000-000000000000", 401, "no such email"),
+        ("GET", "/api/email/00000000-0000-4000-8000-000000000000/raw", 401, "no such email"),
+        ("GET", "/api/email/00000000-0000-4000-8000-000000000000/attachments/0", 401, "no such"),
+        ("DELETE", "/api/email/00000000-0000-4000-8000-000000000000", 401, "no such email"),
+        ("POST", "/api/mailbox/bob/claim", 400, "password is required"),
+        ("POST", "/api/mailbox/bob/login", 400, "password is required"),
+        ("GET", "/api/mailboxes", 401, "admin token"),
         ("GET", "/api/email/..%2F..%2Fetc%2Fpasswd", 404, "no such API route"),
         ("POST", "/api/nothing/here", 405, "Method Not Allowed"),
         ("GET", "/api/nothing/here", 404, "no such API route"),

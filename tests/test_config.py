@@ -98,6 +98,9 @@ def test_database_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_database_url("sqlite://data/mail.db").path == str(tmp_path / "data/mail.db")
     assert parse_database_url("sqlite:/abs/mail.db").path == "/abs/mail.db"
     assert parse_database_url("sqlite::memory:").path == MEMORY
+    assert parse_database_url("sqlite:emails.db?mode=rwc").path == str(tmp_path / "emails.db")
+    with pytest.raises(ValueError, match="only mode=rwc"):
+        parse_database_url("sqlite:emails.db?mode=ro")
     for bad in ["postgres://h/db", "mysql:x", "sqlite:", "emails.db"]:
         with pytest.raises(ValueError, match="sqlite:"):
             parse_database_url(bad)

@@ -61,6 +61,17 @@ def test_a_database_of_another_program_is_refused(tmp_path: Path) -> None:
         connection.execute("CREATE TABLE emails (id TEXT PRIMARY KEY, to_address TEXT)")
     with pytest.raises(SchemaError, match=r"not tempmail's \(emails\)"):
         open_store(StoreLocation("sqlite", str(path)))
+    with sqlite3.connect(path) as connection:
+        # Left exactly as found: not even switched to WAL.
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+def test_an_empty_version_table_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "odd.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    with pytest.raises(SchemaError, match="schema_version table is empty"):
+        open_store(StoreLocation("sqlite", str(path)))
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

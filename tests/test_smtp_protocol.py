@@ -9,7 +9,6 @@ synchronously, so no thread or reactor is involved.
 from __future__ import annotations
 
 import re
-from typing import TypeVar
 
 import pytest
 from twisted.internet.address import IPv4Address
@@ -27,8 +26,7 @@ from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.factory import SMTPServerFactory
 from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
 from tempmail.testing import MemoryMailStore
-
-T = TypeVar("T")
+from tests.support import fired
 
 DOMAIN = "tmp.test"
 CRLF = b"\r\n"
@@ -39,19 +37,6 @@ STORED = re.compile(rb"^250 2\.0\.0 Ok: stored as (\S+( \S+)*)$")
 # 2023-11-14 22:13:20 UTC
 NOW = 1_700_000_000
 NOW_TEXT = b"Tue, 14 Nov 2023 22:13:20 +0000"
-
-
-def fired(d: Deferred[T]) -> T:
-    """
-    Return the result of a Deferred that must already have fired.
-    """
-    results: list[T] = []
-    failures: list[Failure] = []
-    d.addCallbacks(results.append, failures.append)
-    if failures:
-        failures[0].raiseException()
-    assert results, "the Deferred has not fired"
-    return results[0]
 
 
 def parse_now(raw: bytes) -> Deferred[ParsedMessage]:
@@ -744,7 +729,7 @@ def test_idle_timeout() -> None:
     assert session.take() == []
     assert not session.transport.disconnecting
     session.clock.advance(0.2)
-    assert session.take() == [b"421 tmp.test 4.4.2 Idle for too long, closing connection"]
+    assert session.take() == [b"421 4.4.2 tmp.test Idle for too long, closing connection"]
     assert session.transport.disconnecting
 
 
@@ -757,7 +742,7 @@ def test_activity_resets_idle_timeout() -> None:
     assert session.take() == []
     assert not session.transport.disconnecting
     session.clock.advance(10.1)
-    assert session.take() == [b"421 tmp.test 4.4.2 Idle for too long, closing connection"]
+    assert session.take() == [b"421 4.4.2 tmp.test Idle for too long, closing connection"]
 
 
 def test_connection_lost_cancels_idle_timeout() -> None:
@@ -837,7 +822,7 @@ def test_factory_refuses_connections_over_limit() -> None:
     assert second.value().startswith(b"220 ")
     third, third_proto = connect(factory)
     assert not isinstance(third_proto, TempmailESMTP)
-    assert third.value() == b"421 tmp.test 4.7.0 Too many connections, try again later\r\n"
+    assert third.value() == b"421 4.7.0 tmp.test Too many connections, try again later\r\n"
     assert third.disconnecting
     assert len(factory.sessions) == 2
     # Once a session ends, there is room again.
@@ -862,7 +847,7 @@ def test_factory_shutdown_idle_sessions() -> None:
     other_transport.clear()
     done = factory.shutdown()
     for t in (transport, other_transport):
-        assert t.value() == b"421 tmp.test 4.3.2 Service shutting down\r\n"
+        assert t.value() == b"421 4.3.2 tmp.test Service shutting down\r\n"
         assert t.disconnecting
     assert not done.called
     proto.connectionLost(Failure(ConnectionDone()))
@@ -893,7 +878,7 @@ def test_factory_shutdown_waits_for_pending_commit() -> None:
     lines = transport.value().split(CRLF)
     assert len(lines) == 3 and lines[2] == b""
     assert STORED.match(lines[0])
-    assert lines[1] == b"421 tmp.test 4.3.2 Service shutting down"
+    assert lines[1] == b"421 4.3.2 tmp.test Service shutting down"
     assert transport.disconnecting
     assert not done.called
     proto.connectionLost(Failure(ConnectionDone()))
@@ -922,11 +907,11 @@ def test_factory_shutdown_with_pipelined_commands_queued() -> None:
     lines = transport.value().split(CRLF)
     assert lines[-1] == b""
     assert STORED.match(lines[0])
-    assert lines[-2] == b"421 tmp.test 4.3.2 Service shutting down"
+    assert lines[-2] == b"421 4.3.2 tmp.test Service shutting down"
     assert transport.disconnecting
     assert store.held == []
     proto.dataReceived(body(b"Subject: late"))
-    assert transport.value().split(CRLF)[-2] == b"421 tmp.test 4.3.2 Service shutting down"
+    assert transport.value().split(CRLF)[-2] == b"421 4.3.2 tmp.test Service shutting down"
     assert store.held == []
 
 
@@ -938,3 +923,28 @@ def test_factory_shutdown_after_quit_sends_nothing() -> None:
     transport.clear()
     factory.shutdown()
     assert transport.value() == b""
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"AUTH", b"502 5.5.1 AUTH is not supported here"),
+        (b"AUTH PLAIN AGJvYgBwdw==", b"502 5.5.1 AUTH is not supported here"),
+        (b"STARTTLS", b"454 4.7.0 TLS not available"),
+        (b"\xff\xfe HELLO", b"502 5.5.1 Command not implemented"),
+    ],
+)
+def test_odd_commands_get_replies_not_disconnects(line: bytes, reply: bytes) -> None:
+    session = Session()
+    session.take()
+    assert session.command(line) == [reply]
+    assert session.command(b"NOOP") == [b"250 2.0.0 OK"]
+
+
+def test_recipient_that_is_not_utf8_is_refused() -> None:
+    session = Session()
+    session.take()
+    assert session.command(b"MAIL FROM:<a@b.example>") == [SENDER_OK]
+    assert session.command(b"RCPT TO:<\xff@tmp.test>") == [
+        b"553 5.1.3 The address is not valid UTF-8"
+    ]

@@ -1,11 +1,14 @@
 """
 The REST API and static web UI, as one Klein application.
 
-Paths and field names are the original server's; see C{docs/API.md}.
+Paths and field names are the original server's; see C{docs/API.md}.  Every
+route that touches a mailbox's mail asks L{MailboxAccess.authorize} first,
+so a claimed mailbox is locked on every route.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -18,44 +21,36 @@ from twisted.web.resource import IResource
 from twisted.web.static import File
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from tempmail.access import (
+    AccessDenied,
+    AlreadyClaimed,
+    GrantedToken,
+    MailboxAccess,
+    TooManyFailures,
+    WeakPassword,
+)
 from tempmail.addresses import InvalidAddress, normalise_address
+from tempmail.api.requests import (
+    bool_query,
+    credentials,
+    int_query,
+    json_body,
+    query,
+    string_field,
+)
 from tempmail.api.responses import ApiError, error_response, json_response, mail_content_response
-from tempmail.api.serialise import message_json, page_json, summary_json
+from tempmail.api.serialise import mailbox_json, message_json, page_json, rfc3339, summary_json
 from tempmail.interfaces import IMailStore, UnknownCursor
 from tempmail.models import StoredMessage
-from tempmail.values import parse_bool
 
 log = Logger()
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _query(request: IRequest, name: str) -> str | None:
-    values = request.args.get(name.encode())
-    if not values:
-        return None
-    return values[-1].decode("utf-8", "replace")
-
-
-def _int_query(request: IRequest, name: str, default: int, low: int, high: int) -> int:
-    text = _query(request, name)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
-    return int(text)
-
-
-def _bool_query(request: IRequest, name: str) -> bool:
-    text = _query(request, name)
-    if text is None:
-        return False
-    try:
-        return parse_bool(text)
-    except ValueError:
-        raise ApiError(400, f"{name} must be true or false") from None
+_NO_SUCH_MESSAGE = "no such email, or its mailbox is locked"
+# Not "Basic": a browser would pop up its own login dialog for the web UI.
+_CHALLENGE = b'Bearer realm="tempmail"'
 
 
 def _content_disposition(filename: str) -> str:
@@ -66,6 +61,15 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def _token_json(mailbox: str, granted: GrantedToken, message: str) -> dict[str, str]:
+    return {
+        "message": message,
+        "address": mailbox,
+        "token": granted.token,
+        "expires_at": rfc3339(granted.expires_at),
+    }
+
+
 class MailAPI:
     """
     The HTTP application: REST under C{/api}, the web UI everywhere else.
@@ -73,8 +77,11 @@ class MailAPI:
 
     app = Klein()
 
-    def __init__(self, store: IMailStore, domain: str, web_root: Path) -> None:
+    def __init__(
+        self, store: IMailStore, access: MailboxAccess, domain: str, web_root: Path
+    ) -> None:
         self.store = store
+        self.access = access
         self.domain = domain
         self.web_root = web_root
 
@@ -90,12 +97,39 @@ class MailAPI:
         except InvalidAddress as e:
             raise ApiError(400, f"invalid address: {e}") from None
 
-    async def _message(self, id: str) -> StoredMessage:
-        if _MESSAGE_ID.match(id):
-            found = await self.store.get_messages([id])
-            if found:
-                return found[0]
-        raise ApiError(404, "Email not found")
+    async def _open_mailbox(self, request: IRequest, address: str) -> str:
+        """
+        Normalise C{address} and check the client may use that mailbox.
+        """
+        mailbox = self._mailbox(address)
+        await self.access.authorize(mailbox, credentials(request))
+        return mailbox
+
+    async def _open_message(self, request: IRequest, id: str) -> str:
+        """
+        Check the client may use message C{id}; return the id.
+
+        Without the admin token, an unknown id is refused exactly like a
+        message in a locked mailbox, so the answer never tells whether
+        another mailbox's message exists.
+        """
+        presented = credentials(request)
+        mailbox = await self.store.mailbox_of(id) if _MESSAGE_ID.match(id) else None
+        if mailbox is None:
+            if self.access.is_admin(presented):
+                raise ApiError(404, "Email not found")
+            raise AccessDenied(_NO_SUCH_MESSAGE)
+        try:
+            await self.access.authorize(mailbox, presented)
+        except AccessDenied:
+            raise AccessDenied(_NO_SUCH_MESSAGE) from None
+        return id
+
+    async def _message(self, request: IRequest, id: str) -> StoredMessage:
+        found = await self.store.get_messages([await self._open_message(request, id)])
+        if not found:
+            raise ApiError(404, "Email not found")
+        return found[0]
 
     # Errors
 
@@ -104,6 +138,27 @@ class MailAPI:
         error = failure.value
         assert isinstance(error, ApiError)
         return error_response(request, error.status, error.message)
+
+    @app.handle_errors(AccessDenied)
+    def access_denied(self, request: IRequest, failure: Failure) -> bytes:
+        request.setHeader(b"WWW-Authenticate", _CHALLENGE)
+        return error_response(request, 401, str(failure.value))
+
+    @app.handle_errors(TooManyFailures)
+    def too_many_failures(self, request: IRequest, failure: Failure) -> bytes:
+        error = failure.value
+        assert isinstance(error, TooManyFailures)
+        seconds = math.ceil(error.retry_after)
+        request.setHeader(b"Retry-After", str(seconds).encode())
+        return error_response(request, 429, f"too many wrong passwords; retry in {seconds} s")
+
+    @app.handle_errors(AlreadyClaimed)
+    def already_claimed(self, request: IRequest, failure: Failure) -> bytes:
+        return error_response(request, 409, "Mailbox is already claimed and locked")
+
+    @app.handle_errors(WeakPassword)
+    def weak_password(self, request: IRequest, failure: Failure) -> bytes:
+        return error_response(request, 400, str(failure.value))
 
     @app.handle_errors(HTTPException)
     def http_error(self, request: IRequest, failure: Failure) -> bytes:
@@ -118,7 +173,7 @@ class MailAPI:
         log.failure("unhandled error serving {uri}", failure, uri=request.uri)
         return error_response(request, 500, "internal server error")
 
-    # Health
+    # Health and the operator's listing
 
     @app.route("/api/health", methods=["GET"])
     async def health(self, request: IRequest) -> bytes:
@@ -133,17 +188,72 @@ class MailAPI:
             )
         return json_response(request, {"status": "ok", "storage": "ok"})
 
+    @app.route("/api/mailboxes", methods=["GET"])
+    async def list_mailboxes(self, request: IRequest) -> bytes:
+        if not self.access.is_admin(credentials(request)):
+            raise AccessDenied("listing mailboxes needs the admin token")
+        limit = int_query(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        page = await self.store.list_mailboxes(limit, int_query(request, "offset", 0, 0, 2**31))
+        return json_response(
+            request, {"mailboxes": [mailbox_json(m) for m in page.mailboxes], "total": page.total}
+        )
+
+    # Claims
+
+    @app.route("/api/mailbox/<string:address>/status", methods=["GET"])
+    async def mailbox_status(self, request: IRequest, address: str) -> bytes:
+        mailbox = self._mailbox(address)
+        locked = await self.access.is_locked(mailbox)
+        return json_response(request, {"address": mailbox, "is_locked": locked})
+
+    @app.route("/api/mailbox/<string:address>/claim", methods=["POST"])
+    async def claim(self, request: IRequest, address: str) -> bytes:
+        mailbox = self._mailbox(address)
+        password = string_field(json_body(request), "password")
+        granted = await self.access.claim(mailbox, password)
+        return json_response(request, _token_json(mailbox, granted, "Mailbox claimed successfully"))
+
+    @app.route("/api/mailbox/<string:address>/login", methods=["POST"])
+    async def login(self, request: IRequest, address: str) -> bytes:
+        mailbox = self._mailbox(address)
+        body = json_body(request)
+        granted = await self.access.login(
+            mailbox, string_field(body, "password"), credentials(request).client
+        )
+        return json_response(request, _token_json(mailbox, granted, "Logged in"))
+
+    @app.route("/api/mailbox/<string:address>/password", methods=["POST"])
+    async def change_password(self, request: IRequest, address: str) -> bytes:
+        mailbox = self._mailbox(address)
+        body = json_body(request)
+        granted = await self.access.change_password(
+            mailbox,
+            string_field(body, "password"),
+            string_field(body, "new_password"),
+            credentials(request).client,
+        )
+        return json_response(
+            request, _token_json(mailbox, granted, "Password changed; older tokens are revoked")
+        )
+
+    @app.route("/api/mailbox/<string:address>/release", methods=["POST"])
+    async def release(self, request: IRequest, address: str) -> bytes:
+        mailbox = self._mailbox(address)
+        await self.access.release(mailbox, credentials(request, json_body(request)))
+        return json_response(
+            request, {"message": "Mailbox released successfully", "address": mailbox}
+        )
+
     # Mailboxes
 
     @app.route("/api/emails/<string:address>", methods=["GET"])
     async def list_emails(self, request: IRequest, address: str) -> bytes:
-        mailbox = self._mailbox(address)
-        limit = _int_query(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        offset = _int_query(request, "offset", 0, 0, 2**31)
-        before = _query(request, "before")
-        full = _bool_query(request, "full")
+        mailbox = await self._open_mailbox(request, address)
+        limit = int_query(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        offset = int_query(request, "offset", 0, 0, 2**31)
+        full = bool_query(request, "full")
         try:
-            page = await self.store.list_messages(mailbox, limit, offset, before)
+            page = await self.store.list_messages(mailbox, limit, offset, query(request, "before"))
         except UnknownCursor:
             raise ApiError(400, "before must be the id of a message in this mailbox") from None
         if full:
@@ -155,7 +265,7 @@ class MailAPI:
 
     @app.route("/api/emails/<string:address>", methods=["DELETE"])
     async def empty_mailbox(self, request: IRequest, address: str) -> bytes:
-        mailbox = self._mailbox(address)
+        mailbox = await self._open_mailbox(request, address)
         deleted = await self.store.empty_mailbox(mailbox)
         return json_response(
             request, {"message": "Mailbox emptied", "address": mailbox, "deleted": deleted}
@@ -165,31 +275,32 @@ class MailAPI:
 
     @app.route("/api/email/<string:id>", methods=["GET"])
     async def get_email(self, request: IRequest, id: str) -> bytes:
-        message = await self._message(id)
+        message = await self._message(request, id)
         body = message_json(message)
-        if not _bool_query(request, "peek") and not message.summary.seen:
+        # HEAD reaches this handler too, but only reading marks a message.
+        reading = request.method == b"GET" and not bool_query(request, "peek")
+        if reading and not message.summary.seen:
             await self.store.set_seen(id, True)
             body["seen"] = True
         return json_response(request, body)
 
     @app.route("/api/email/<string:id>", methods=["DELETE"])
     async def delete_email(self, request: IRequest, id: str) -> bytes:
-        if not (_MESSAGE_ID.match(id) and await self.store.delete_message(id)):
+        if not await self.store.delete_message(await self._open_message(request, id)):
             raise ApiError(404, "Email not found")
         return json_response(request, {"message": "Email deleted successfully"})
 
     @app.route("/api/email/<string:id>/raw", methods=["GET"])
     async def get_raw(self, request: IRequest, id: str) -> bytes:
-        raw = await self.store.get_raw(id) if _MESSAGE_ID.match(id) else None
+        raw = await self.store.get_raw(await self._open_message(request, id))
         if raw is None:
             raise ApiError(404, "Email not found")
         return mail_content_response(request, raw, "message/rfc822")
 
     @app.route("/api/email/<string:id>/attachments/<string:index>", methods=["GET"])
     async def get_attachment(self, request: IRequest, id: str, index: str) -> bytes:
-        found = None
-        if _MESSAGE_ID.match(id) and index.isdigit():
-            found = await self.store.get_attachment(id, int(index))
+        await self._open_message(request, id)
+        found = await self.store.get_attachment(id, int(index)) if index.isdigit() else None
         if found is None:
             raise ApiError(404, "Attachment not found")
         return mail_content_response(
@@ -199,10 +310,9 @@ class MailAPI:
             _content_disposition(found.info.filename),
         )
 
-    # Everything else
+    # Everything else: GET and HEAD only, so that a known API path asked
+    # with another method gets 405 rather than falling through to the files.
 
-    # GET and HEAD only, so that a known API path asked with another method
-    # gets 405 rather than falling through to the static files.
     @app.route("/", branch=True, methods=["GET", "HEAD"])
     def web_ui(self, request: IRequest) -> IResource:
         if request.path.startswith(b"/api/"):

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from tempmail.models import AttachmentInfo, MessagePage, MessageSummary, StoredMessage
+from tempmail.models import (
+    AttachmentInfo,
+    MailboxInfo,
+    MessagePage,
+    MessageSummary,
+    StoredMessage,
+)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -99,3 +105,15 @@ def page_json(page: MessagePage, emails: list[dict[str, Any]]) -> dict[str, Any]
     A listing: the original's C{emails} plus C{total} and the next cursor.
     """
     return {"emails": emails, "total": page.total, "next_before": page.next_before}
+
+
+def mailbox_json(mailbox: MailboxInfo) -> dict[str, Any]:
+    """
+    A mailbox in the operator's listing.
+    """
+    return {
+        "address": mailbox.address,
+        "messages": mailbox.messages,
+        "is_locked": mailbox.is_locked,
+        "created_at": rfc3339(mailbox.created_at),
+    }

@@ -29,7 +29,7 @@ class _Busy(Protocol):
     def connectionMade(self) -> None:
         assert self.transport is not None
         self.transport.write(
-            b"421 " + self.domain + b" 4.7.0 Too many connections, try again later\r\n"
+            b"421 4.7.0 " + self.domain + b" Too many connections, try again later\r\n"
         )
         self.transport.loseConnection()
 

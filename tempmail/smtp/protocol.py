@@ -62,11 +62,19 @@ class SMTPLimits:
     timeout: float = 300.0
 
 
-def _path(match: re.Match[bytes]) -> str:
+def _path(match: re.Match[bytes], strict: bool = False) -> str:
+    """
+    The address in a MAIL or RCPT path.  A recipient must be valid UTF-8
+    (it names a mailbox); a sender is only recorded, so bad bytes are
+    replaced.
+    """
     raw = match.group("path")
     if raw is None:
         raw = match.group("bare")
-    return raw.decode("utf-8", "replace")
+    try:
+        return str(raw.decode("utf-8", "strict" if strict else "replace"))
+    except UnicodeDecodeError:
+        raise RecipientRefused(553, "5.1.3 The address is not valid UTF-8") from None
 
 
 def _params(match: re.Match[bytes]) -> dict[bytes, bytes | None]:
@@ -159,7 +167,7 @@ class TempmailESMTP(smtp.ESMTP):
 
         def close(_: object = None) -> None:
             if not self._wire().disconnecting:
-                self.sendCode(421, self.host + b" 4.3.2 Service shutting down")
+                self.sendCode(421, b"4.3.2 " + self.host + b" Service shutting down")
                 self._wire().loseConnection()
 
         if self._waiting is not None:
@@ -236,7 +244,7 @@ class TempmailESMTP(smtp.ESMTP):
             self.sendCode(500, b"5.5.2 Line too long")
 
     def timeoutConnection(self) -> None:
-        self.sendCode(421, self.host + b" 4.4.2 Idle for too long, closing connection")
+        self.sendCode(421, b"4.4.2 " + self.host + b" Idle for too long, closing connection")
         self._wire().loseConnection()
 
     # Commands
@@ -248,6 +256,27 @@ class TempmailESMTP(smtp.ESMTP):
         ext[b"PIPELINING"] = None
         ext[b"ENHANCEDSTATUSCODES"] = None
         return ext
+
+    def lookupMethod(self, command: bytes) -> Any:
+        """
+        Find the handler for a command word; a word that is not ASCII is
+        simply unknown (Twisted's lookup raised on it and dropped the client).
+        """
+        try:
+            command.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return super().lookupMethod(command)
+
+    def ext_AUTH(self, rest: bytes) -> None:
+        # Not advertised: this server takes mail from anyone without AUTH.
+        self.sendCode(502, b"5.5.1 AUTH is not supported here")
+
+    def ext_STARTTLS(self, rest: bytes) -> None:
+        if self.ctx is None:
+            self.sendCode(454, b"4.7.0 TLS not available")
+        else:
+            super().ext_STARTTLS(rest)
 
     def sendSyntaxError(self) -> None:
         self.sendCode(500, b"5.5.2 Syntax error, command unrecognized")
@@ -314,7 +343,7 @@ class TempmailESMTP(smtp.ESMTP):
             self.sendCode(452, b"4.5.3 Too many recipients")
             return
         try:
-            address = self.mail_delivery.accept_recipient(_path(match))
+            address = self.mail_delivery.accept_recipient(_path(match, strict=True))
         except RecipientRefused as e:
             self.sendCode(e.code, e.text.encode("utf-8"))
             return

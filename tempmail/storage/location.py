@@ -28,7 +28,8 @@ class StoreLocation:
 
 def parse_database_url(text: str) -> StoreLocation:
     """
-    Parse C{sqlite:PATH}, C{sqlite://PATH} or C{sqlite::memory:}.
+    Parse C{sqlite:PATH}, C{sqlite://PATH} or C{sqlite::memory:}, with the
+    original's optional C{?mode=rwc}.
 
     A relative path is taken from the working directory at startup.  Other
     schemes are refused until their backend exists.
@@ -41,6 +42,10 @@ def parse_database_url(text: str) -> StoreLocation:
         )
     if rest.startswith("//"):
         rest = rest[2:]
+    rest, _, options = rest.partition("?")
+    # sqlx's "create if missing" mode is what SQLite does here anyway.
+    if options not in ("", "mode=rwc"):
+        raise ValueError(f"unsupported option {options!r} (only mode=rwc is accepted)")
     if not rest:
         raise ValueError("expected a file path after sqlite:")
     if rest == MEMORY:

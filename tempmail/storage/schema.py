@@ -73,6 +73,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX mailbox_messages_by_age ON mailbox_messages (received_at);
     """,
+    # 3: mailbox claims (a password hash) and the bearer tokens they issue.
+    """
+    ALTER TABLE mailboxes ADD COLUMN password_hash TEXT;
+    ALTER TABLE mailboxes ADD COLUMN claimed_at INTEGER;
+    CREATE TABLE mailbox_tokens (
+        digest TEXT PRIMARY KEY,
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX mailbox_tokens_by_mailbox ON mailbox_tokens (mailbox_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -97,8 +108,10 @@ def current_version(connection: sqlite3.Connection) -> int:
     """
     tables = _tables(connection)
     if "schema_version" in tables:
-        (version,) = connection.execute("SELECT version FROM schema_version").fetchone()
-        return int(version)
+        row = connection.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            raise SchemaError("the database's schema_version table is empty")
+        return int(row[0])
     if tables:
         raise SchemaError(
             "the database holds tables that are not tempmail's "

@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from twisted.enterprise import adbapi
@@ -28,12 +28,16 @@ from tempmail.models import (
     AttachmentInfo,
     DeliveredCopy,
     IncomingMessage,
+    MailboxPage,
     MessagePage,
     MessageSummary,
     StoredMessage,
+    TokenGrant,
 )
+from tempmail.storage import sqlite_claims
 from tempmail.storage.location import MEMORY, StoreLocation
-from tempmail.storage.schema import migrate
+from tempmail.storage.schema import current_version, migrate
+from tempmail.storage.timestamps import from_micros, to_micros
 
 T = TypeVar("T")
 
@@ -46,21 +50,6 @@ _FROM_COPIES = """
     JOIN mailboxes mb ON mb.id = mm.mailbox_id
     JOIN messages m ON m.id = mm.message_id
 """
-
-
-def to_micros(moment: datetime) -> int:
-    """
-    Store a time as whole microseconds since the epoch, so it compares as a
-    number and never as text.
-    """
-    return int(moment.timestamp() * 1_000_000)
-
-
-def from_micros(micros: int) -> datetime:
-    """
-    The inverse of L{to_micros}, in UTC.
-    """
-    return datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
 
 
 def _configure(connection: sqlite3.Connection) -> None:
@@ -121,6 +110,9 @@ class SQLiteMailStore:
         self._keeper: sqlite3.Connection | None = sqlite3.connect(
             database, uri=uri, isolation_level=None, check_same_thread=False
         )
+        # Refuse a foreign database before changing anything in it (even
+        # its journal mode).
+        current_version(self._keeper)
         _configure(self._keeper)
         migrate(self._keeper)
         if not uri:
@@ -401,6 +393,32 @@ class SQLiteMailStore:
         row_ids = [row[0] for row in cursor.fetchall()]
         SQLiteMailStore._drop_orphans(cursor, sorted(set(row_ids)))
         return len(row_ids)
+
+    def mailbox_of(self, id: str) -> Deferred[str | None]:
+        return self._run(sqlite_claims.mailbox_of, id)
+
+    def list_mailboxes(self, limit: int, offset: int = 0) -> Deferred[MailboxPage]:
+        return self._run(sqlite_claims.list_mailboxes, limit, offset)
+
+    def password_hash(self, mailbox: str) -> Deferred[str | None]:
+        return self._run(sqlite_claims.password_hash, mailbox)
+
+    def claim_mailbox(self, mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
+        return self._run(sqlite_claims.claim_mailbox, mailbox, password_hash, token, write=True)
+
+    def change_password(
+        self, mailbox: str, password_hash: str, token: TokenGrant
+    ) -> Deferred[bool]:
+        return self._run(sqlite_claims.change_password, mailbox, password_hash, token, write=True)
+
+    def release_mailbox(self, mailbox: str) -> Deferred[bool]:
+        return self._run(sqlite_claims.release_mailbox, mailbox, write=True)
+
+    def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
+        return self._run(sqlite_claims.add_token, mailbox, token, write=True)
+
+    def token_mailbox(self, digest: str, now: datetime) -> Deferred[str | None]:
+        return self._run(sqlite_claims.token_mailbox, digest, to_micros(now))
 
     def check_health(self) -> Deferred[None]:
         return self._run(self._ping)

@@ -7,6 +7,6 @@ from twisted.application.service import ServiceMaker
 tempmail = ServiceMaker(
     "tempmail",
     "tempmail.tap",
-    "A temporary mail server: SMTP in; REST, WebSocket, IMAP and MCP out.",
+    "A temporary mail server: SMTP in, REST out.",
     "tempmail",
 )

@@ -1,0 +1,38 @@
+"""
+C{API_KEY}: one gate in front of the whole API.
+"""
+
+from __future__ import annotations
+
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+
+from tempmail.api.responses import error_response
+from tempmail.passwords import same_secret
+
+# Monitoring must reach the health check without the key.
+_OPEN_PATHS = frozenset({b"/api/health"})
+
+
+class ApiKeyGate(Resource):
+    """
+    Refuses C{/api} requests without the right C{X-API-Key} (except the
+    health check), then hands everything to the wrapped resource.  Being in
+    front of the whole tree, no route can forget the check.
+    """
+
+    isLeaf = True
+
+    def __init__(self, wrapped: IResource, api_key: str) -> None:
+        super().__init__()
+        self.wrapped = wrapped
+        self.api_key = api_key
+
+    def render(self, request: IRequest) -> bytes | int:
+        path = request.path
+        if path.startswith(b"/api/") and path not in _OPEN_PATHS:
+            given = (request.getHeader(b"x-api-key") or b"").decode("latin-1")
+            if not same_secret(given, self.api_key):
+                return error_response(request, 401, "this server needs an X-API-Key header")
+        result: bytes | int = self.wrapped.render(request)
+        return result
