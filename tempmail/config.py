@@ -149,8 +149,50 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "EMAIL_RETENTION_HOURS",
         None,
+        values.parse_positive_number,
+        "Delete mail older than this many hours, fractions allowed (unset keeps mail forever).",
+    ),
+    Setting(
+        "RETENTION_INTERVAL",
+        "5m",
+        values.parse_duration,
+        "Time between retention sweeps (suffixes s, m, h).",
+    ),
+    Setting(
+        "MAX_EMAILS_PER_MAILBOX",
+        None,
         values.parse_positive_int,
-        "Delete mail older than this many hours (unset keeps mail forever).",
+        "Keep only the newest N messages of each mailbox (unset: no limit).",
+    ),
+    Setting(
+        "ALLOWED_ORIGINS",
+        None,
+        values.parse_origins,
+        "Other web origins allowed to open WebSockets, comma-separated.",
+    ),
+    Setting(
+        "WS_MAX_CONNECTIONS",
+        "1000",
+        values.parse_positive_int,
+        "WebSockets open at once; more are refused with HTTP 503.",
+    ),
+    Setting(
+        "WS_MAX_CONNECTIONS_PER_IP",
+        "250",
+        values.parse_positive_int,
+        "WebSockets open at once from one client address.",
+    ),
+    Setting(
+        "WS_PING_INTERVAL",
+        "30s",
+        values.parse_duration,
+        "Seconds between WebSocket pings; a peer silent as long again is dropped.",
+    ),
+    Setting(
+        "WS_MAX_BACKLOG",
+        "1000",
+        values.parse_positive_int,
+        "Frames queued for a client that stopped reading before it is closed (code 4000).",
     ),
     Setting(
         "SMTP_SSL_ENABLED",
@@ -237,7 +279,14 @@ class Settings:
     smtp_max_line_length: int
     smtp_max_connections: int
     reject_non_domain_emails: bool
-    email_retention_hours: int | None
+    email_retention_hours: float | None
+    retention_interval: float
+    max_emails_per_mailbox: int | None
+    allowed_origins: frozenset[str] | None
+    ws_max_connections: int
+    ws_max_connections_per_ip: int
+    ws_ping_interval: float
+    ws_max_backlog: int
     smtp_ssl_enabled: bool
     smtp_starttls_port: int
     smtp_ssl_port: int

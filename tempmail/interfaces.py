@@ -9,8 +9,9 @@ Deferreds and none of them assumes a particular database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
@@ -21,9 +22,13 @@ from tempmail.models import (
     IncomingMessage,
     MailboxPage,
     MessagePage,
+    MessageSummary,
     StoredMessage,
     TokenGrant,
 )
+
+if TYPE_CHECKING:
+    from tempmail.events import MailEvent, Subscription
 
 
 class StorageUnavailable(Exception):
@@ -91,16 +96,28 @@ class IMailStore(Interface):
         if the message is unknown.
         """
 
-    def delete_message(id: str) -> Deferred[bool]:
+    def delete_message(id: str) -> Deferred[MessageSummary | None]:
         """
-        Delete one mailbox copy; fires with whether it existed.  The raw body
-        goes with its last copy.
+        Delete one mailbox copy; fires with its summary, or C{None} if it did
+        not exist.  The raw body goes with its last copy.
         """
 
-    def empty_mailbox(mailbox: str) -> Deferred[int]:
+    def empty_mailbox(mailbox: str) -> Deferred[list[MessageSummary]]:
         """
-        Delete every message of a mailbox; fires with how many went.  The
+        Delete every message of a mailbox; fires with what went.  The
         mailbox keeps its UID counter, so UIDs never repeat.
+        """
+
+    def expire_messages(older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
+        """
+        Delete up to C{limit} messages received before C{older_than}, oldest
+        first; fires with what went.  Retention calls it in batches.
+        """
+
+    def trim_mailboxes(keep: int, limit: int) -> Deferred[list[MessageSummary]]:
+        """
+        Delete up to C{limit} messages that have C{keep} or more newer
+        messages in their mailbox; fires with what went.
         """
 
     def mailbox_of(id: str) -> Deferred[str | None]:
@@ -182,4 +199,26 @@ class IFailureLimiter(Interface):
     def record_success(keys: Sequence[str]) -> Deferred[None]:
         """
         Forget the failures counted against C{keys}.
+        """
+
+
+class IEventHub(Interface):
+    """
+    Where mail events meet their listeners.
+
+    Today events come from this process's store; with several nodes they
+    will also arrive from the shared database, through the same
+    L{publish}.
+    """
+
+    def publish(event: MailEvent) -> None:
+        """
+        Tell every subscriber of C{event.mailbox}, and every subscriber of
+        all mailboxes, on a later reactor turn.
+        """
+
+    def subscribe(mailbox: str | None, subscriber: Callable[[MailEvent], object]) -> Subscription:
+        """
+        Call C{subscriber} with each event of C{mailbox} (C{None}: of every
+        mailbox) until the returned subscription is cancelled.
         """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,13 @@ from twisted.web.server import Site
 from tempmail.access import MailboxAccess
 from tempmail.api.app import MailAPI
 from tempmail.api.gate import ApiKeyGate
+from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
+from tempmail.events import EventHub
 from tempmail.logs import make_observer
+from tempmail.publishing import PublishingMailStore
 from tempmail.ratelimit import MemoryFailureLimiter
+from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
@@ -74,7 +79,6 @@ def warn_about_later_features(settings: Settings) -> None:
     rather than pretending to (the original advertised TLS it never did).
     """
     later = {
-        "EMAIL_RETENTION_HOURS": settings.email_retention_hours is not None,
         "SMTP_SSL_ENABLED": settings.smtp_ssl_enabled,
         "IMAP_ENABLED": settings.imap_enabled,
         "MCP_ENABLED": settings.mcp_enabled,
@@ -100,6 +104,20 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     StoreService(store).setServiceParent(daemon)
 
     clock: IReactorTime = reactor
+    hub = EventHub(clock)
+    # Everything above storage writes through this, so every change that
+    # commits is announced on the hub.
+    store = PublishingMailStore(store, hub)
+    if settings.email_retention_hours is not None or settings.max_emails_per_mailbox is not None:
+        RetentionService(
+            store,
+            clock,
+            settings.retention_interval,
+            max_age=None
+            if settings.email_retention_hours is None
+            else timedelta(hours=settings.email_retention_hours),
+            keep_per_mailbox=settings.max_emails_per_mailbox,
+        ).setServiceParent(daemon)
     delivery = MailDelivery(store, settings.domain_name, settings.reject_non_domain_emails)
     limits = SMTPLimits(
         max_message_size=settings.max_message_size,
@@ -127,7 +145,19 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         password_min_length=settings.password_min_length,
         token_ttl=settings.token_ttl,
     )
-    resource = MailAPI(store, access, settings.domain_name, web_root()).resource()
+    sockets = MailboxSocketFactory(
+        hub,
+        access,
+        clock,
+        settings.allowed_origins or frozenset(),
+        SocketLimits(
+            max_connections=settings.ws_max_connections,
+            max_per_client=settings.ws_max_connections_per_ip,
+            ping_interval=settings.ws_ping_interval,
+            max_backlog=settings.ws_max_backlog,
+        ),
+    )
+    resource = MailAPI(store, access, settings.domain_name, web_root(), sockets).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
     site = Site(resource)

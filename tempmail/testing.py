@@ -167,27 +167,42 @@ class MemoryMailStore:
         self._mailboxes[message.summary.mailbox].copies[id] = updated
         return succeed(True)
 
-    def delete_message(self, id: str) -> Deferred[bool]:
+    def _delete(self, ids: list[str]) -> Deferred[list[MessageSummary]]:
         refused = self._write_refused()
         if refused is not None:
-            return refused.addCallback(lambda _: False)
-        mailbox = self._where.pop(id, None)
-        if mailbox is None:
-            return succeed(False)
-        del self._mailboxes[mailbox].copies[id]
-        del self._raw[id]
-        del self._attachments[id]
-        return succeed(True)
-
-    def empty_mailbox(self, mailbox: str) -> Deferred[int]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: 0)
-        box = self._mailboxes.get(mailbox)
-        ids = list(box.copies) if box else []
+            return refused.addCallback(lambda _: [])
+        deleted = []
         for id in ids:
-            self.delete_message(id)
-        return succeed(len(ids))
+            mailbox = self._where.pop(id, None)
+            if mailbox is not None:
+                deleted.append(self._mailboxes[mailbox].copies.pop(id).summary)
+                del self._raw[id]
+                del self._attachments[id]
+        return succeed(deleted)
+
+    def delete_message(self, id: str) -> Deferred[MessageSummary | None]:
+        return self._delete([id]).addCallback(lambda deleted: deleted[0] if deleted else None)
+
+    def empty_mailbox(self, mailbox: str) -> Deferred[list[MessageSummary]]:
+        box = self._mailboxes.get(mailbox)
+        return self._delete(list(box.copies) if box else [])
+
+    def _all_summaries(self) -> list[MessageSummary]:
+        return [c.summary for box in self._mailboxes.values() for c in box.copies.values()]
+
+    def expire_messages(self, older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
+        old = sorted(
+            (s for s in self._all_summaries() if s.received_at < older_than),
+            key=lambda s: s.received_at,
+        )
+        return self._delete([s.id for s in old[:limit]])
+
+    def trim_mailboxes(self, keep: int, limit: int) -> Deferred[list[MessageSummary]]:
+        surplus: list[str] = []
+        for box in self._mailboxes.values():
+            newest_first = sorted(box.copies.values(), key=lambda c: c.summary.uid, reverse=True)
+            surplus.extend(c.summary.id for c in newest_first[keep:])
+        return self._delete(surplus[:limit])
 
     def mailbox_of(self, id: str) -> Deferred[str | None]:
         return succeed(self._where.get(id))

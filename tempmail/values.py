@@ -135,3 +135,29 @@ def parse_text(text: str) -> str:
     if not stripped:
         raise ValueError("expected a non-empty value")
     return stripped
+
+
+def parse_positive_number(text: str) -> float:
+    """
+    Parse a number greater than zero; fractions allowed (C{0.5}).
+    """
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number greater than zero") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError("expected a number greater than zero")
+    return value
+
+
+def parse_origins(text: str) -> frozenset[str]:
+    """
+    Parse a comma-separated list of web origins such as
+    C{https://mail.example.com,http://localhost:5173}.
+    """
+    origins = frozenset(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+    for origin in origins:
+        scheme, sep, host = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not host or "/" in host:
+            raise ValueError(f"expected origins like https://example.com, got {origin!r}")
+    return origins

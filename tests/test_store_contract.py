@@ -12,22 +12,28 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from tempmail.events import EventHub
 from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
 from tempmail.models import Envelope, IncomingMessage, ParsedAttachment, ParsedMessage
+from tempmail.publishing import PublishingMailStore
 from tempmail.storage import StoreLocation, open_store
 from tempmail.testing import MemoryMailStore
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "publishing"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IMailStore]:
+    opened: IMailStore
     if request.param == "sqlite":
         opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")))
-    else:
+    elif request.param == "memory":
         opened = MemoryMailStore()
+    else:
+        opened = PublishingMailStore(MemoryMailStore(), EventHub(Clock()))
     try:
         yield opened
     finally:
@@ -156,8 +162,10 @@ async def test_seen_flag(store: IMailStore) -> None:
 @pytest_twisted.ensureDeferred
 async def test_deleting_one_copy_keeps_the_others(store: IMailStore) -> None:
     first, second = await store.deliver(incoming("d1@example.com", "d2@example.com"))
-    assert await store.delete_message(first.id) is True
-    assert await store.delete_message(first.id) is False
+    deleted = await store.delete_message(first.id)
+    assert deleted is not None
+    assert (deleted.id, deleted.mailbox, deleted.subject) == (first.id, "d1@example.com", "hi")
+    assert await store.delete_message(first.id) is None
     assert await store.get_raw(first.id) is None
     assert await store.get_raw(second.id) == b"Subject: hi\r\n\r\nbody\r\n"
     assert (await store.list_messages("d1@example.com", 10)).total == 0
@@ -168,8 +176,10 @@ async def test_deleting_one_copy_keeps_the_others(store: IMailStore) -> None:
 async def test_empty_mailbox(store: IMailStore) -> None:
     for _ in range(3):
         await store.deliver(incoming("e@example.com", "keep@example.com"))
-    assert await store.empty_mailbox("e@example.com") == 3
-    assert await store.empty_mailbox("e@example.com") == 0
+    emptied = await store.empty_mailbox("e@example.com")
+    assert sorted(s.uid for s in emptied) == [1, 2, 3]
+    assert {s.mailbox for s in emptied} == {"e@example.com"}
+    assert await store.empty_mailbox("e@example.com") == []
     assert (await store.list_messages("keep@example.com", 10)).total == 3
 
 
@@ -186,3 +196,35 @@ async def test_memory_store_can_fail_writes_like_a_full_disk() -> None:
     with pytest.raises(StorageUnavailable):
         await store.deliver(incoming("x@example.com"))
     assert (await store.list_messages("x@example.com", 10)).total == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_expiry_deletes_the_oldest_first_in_batches(store: IMailStore) -> None:
+    for n in range(5):
+        await store.deliver(
+            incoming("old@example.com", subject=f"n{n}", at=T0 + timedelta(hours=n))
+        )
+    cutoff = T0 + timedelta(hours=3)
+    first = await store.expire_messages(cutoff, limit=2)
+    assert [s.subject for s in first] == ["n0", "n1"]
+    second = await store.expire_messages(cutoff, limit=2)
+    assert [s.subject for s in second] == ["n2"]
+    assert await store.expire_messages(cutoff, limit=2) == []
+    left = await store.list_messages("old@example.com", 10)
+    assert [s.subject for s in left.summaries] == ["n4", "n3"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_trimming_keeps_the_newest_per_mailbox(store: IMailStore) -> None:
+    for n in range(4):
+        await store.deliver(incoming("a@example.com", "b@example.com", subject=f"n{n}"))
+    await store.deliver(incoming("c@example.com", subject="only"))
+    trimmed = await store.trim_mailboxes(keep=2, limit=100)
+    assert sorted((s.mailbox, s.subject) for s in trimmed) == [
+        ("a@example.com", "n0"),
+        ("a@example.com", "n1"),
+        ("b@example.com", "n0"),
+        ("b@example.com", "n1"),
+    ]
+    assert await store.trim_mailboxes(keep=2, limit=100) == []
+    assert (await store.list_messages("c@example.com", 10)).total == 1

@@ -40,6 +40,7 @@ from tempmail.api.requests import (
 )
 from tempmail.api.responses import ApiError, error_response, json_response, mail_content_response
 from tempmail.api.serialise import mailbox_json, message_json, page_json, rfc3339, summary_json
+from tempmail.api.websocket import MailboxSocketFactory
 from tempmail.interfaces import IMailStore, UnknownCursor
 from tempmail.models import StoredMessage
 
@@ -78,12 +79,18 @@ class MailAPI:
     app = Klein()
 
     def __init__(
-        self, store: IMailStore, access: MailboxAccess, domain: str, web_root: Path
+        self,
+        store: IMailStore,
+        access: MailboxAccess,
+        domain: str,
+        web_root: Path,
+        sockets: MailboxSocketFactory | None = None,
     ) -> None:
         self.store = store
         self.access = access
         self.domain = domain
         self.web_root = web_root
+        self.sockets = sockets.web_resource() if sockets is not None else None
 
     def resource(self) -> IResource:
         """
@@ -268,7 +275,7 @@ class MailAPI:
         mailbox = await self._open_mailbox(request, address)
         deleted = await self.store.empty_mailbox(mailbox)
         return json_response(
-            request, {"message": "Mailbox emptied", "address": mailbox, "deleted": deleted}
+            request, {"message": "Mailbox emptied", "address": mailbox, "deleted": len(deleted)}
         )
 
     # Messages
@@ -284,9 +291,19 @@ class MailAPI:
             body["seen"] = True
         return json_response(request, body)
 
+    @app.route("/api/email/<string:id>", methods=["PATCH"])
+    async def mark_email(self, request: IRequest, id: str) -> bytes:
+        seen = json_body(request).get("seen")
+        if not isinstance(seen, bool):
+            raise ApiError(400, "seen is required and must be true or false")
+        await self._open_message(request, id)
+        if await self.store.set_seen(id, seen) is None:
+            raise ApiError(404, "Email not found")
+        return json_response(request, {"id": id, "seen": seen})
+
     @app.route("/api/email/<string:id>", methods=["DELETE"])
     async def delete_email(self, request: IRequest, id: str) -> bytes:
-        if not await self.store.delete_message(await self._open_message(request, id)):
+        if await self.store.delete_message(await self._open_message(request, id)) is None:
             raise ApiError(404, "Email not found")
         return json_response(request, {"message": "Email deleted successfully"})
 
@@ -309,6 +326,16 @@ class MailAPI:
             found.info.content_type,
             _content_disposition(found.info.filename),
         )
+
+    # Live events
+
+    @app.route("/api/ws/<string:address>", methods=["GET"])
+    def websocket(self, request: IRequest, address: str) -> IResource:
+        # The socket checks the address, origin and lock itself: a browser
+        # cannot read an HTTP error from a refused upgrade, only close codes.
+        if self.sockets is None:
+            raise ApiError(404, "WebSockets are not enabled")
+        return self.sockets
 
     # Everything else: GET and HEAD only, so that a known API path asked
     # with another method gets 405 rather than falling through to the files.

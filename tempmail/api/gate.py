@@ -32,6 +32,9 @@ class ApiKeyGate(Resource):
         path = request.path
         if path.startswith(b"/api/") and path not in _OPEN_PATHS:
             given = (request.getHeader(b"x-api-key") or b"").decode("latin-1")
+            if not given and path.startswith(b"/api/ws/"):
+                # Browsers cannot set headers on a WebSocket.
+                given = (request.args.get(b"api_key") or [b""])[-1].decode("latin-1")
             if not same_secret(given, self.api_key):
                 return error_response(request, 401, "this server needs an X-API-Key header")
         result: bytes | int = self.wrapped.render(request)

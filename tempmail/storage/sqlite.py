@@ -357,42 +357,53 @@ class SQLiteMailStore:
         cursor.execute("UPDATE mailbox_messages SET seen = ? WHERE id = ?", (int(seen), id))
         return True
 
-    def delete_message(self, id: str) -> Deferred[bool]:
+    def delete_message(self, id: str) -> Deferred[MessageSummary | None]:
         return self._run(self._delete_message, id, write=True)
 
     @staticmethod
-    def _delete_message(cursor: Any, id: str) -> bool:
-        cursor.execute("DELETE FROM mailbox_messages WHERE id = ? RETURNING message_id", (id,))
-        row = cursor.fetchone()
-        if row is None:
-            return False
-        SQLiteMailStore._drop_orphans(cursor, [row[0]])
-        return True
+    def _delete_message(cursor: Any, id: str) -> MessageSummary | None:
+        deleted = SQLiteMailStore._delete_where(cursor, "mm.id = ?", (id,))
+        return deleted[0] if deleted else None
 
     @staticmethod
-    def _drop_orphans(cursor: Any, row_ids: list[int]) -> None:
+    def _delete_where(cursor: Any, condition: str, params: Sequence[Any]) -> list[MessageSummary]:
         """
-        Delete the stored bodies that no mailbox copy refers to any more.
+        Delete the mailbox copies matching C{condition}, and the bodies no
+        copy refers to any more; return what was deleted.
         """
+        cursor.execute(
+            f"SELECT {_SUMMARY_COLUMNS}, mm.message_id {_FROM_COPIES} WHERE {condition}", params
+        )
+        rows = cursor.fetchall()
+        cursor.executemany("DELETE FROM mailbox_messages WHERE id = ?", [(row[0],) for row in rows])
         cursor.executemany(
             "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
             "(SELECT 1 FROM mailbox_messages WHERE message_id = ?)",
-            [(row_id, row_id) for row_id in row_ids],
+            [(row_id, row_id) for row_id in sorted({row[10] for row in rows})],
+        )
+        return [_summary(row) for row in rows]
+
+    def empty_mailbox(self, mailbox: str) -> Deferred[list[MessageSummary]]:
+        return self._run(self._delete_where, "mb.address = ?", (mailbox,), write=True)
+
+    def expire_messages(self, older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
+        return self._run(
+            self._delete_where,
+            "mm.id IN (SELECT id FROM mailbox_messages WHERE received_at < ? "
+            "ORDER BY received_at LIMIT ?)",
+            (to_micros(older_than), limit),
+            write=True,
         )
 
-    def empty_mailbox(self, mailbox: str) -> Deferred[int]:
-        return self._run(self._empty_mailbox, mailbox, write=True)
-
-    @staticmethod
-    def _empty_mailbox(cursor: Any, mailbox: str) -> int:
-        cursor.execute(
-            "DELETE FROM mailbox_messages WHERE mailbox_id = "
-            "(SELECT id FROM mailboxes WHERE address = ?) RETURNING message_id",
-            (mailbox,),
+    def trim_mailboxes(self, keep: int, limit: int) -> Deferred[list[MessageSummary]]:
+        return self._run(
+            self._delete_where,
+            "mm.id IN (SELECT id FROM (SELECT id, row_number() OVER "
+            "(PARTITION BY mailbox_id ORDER BY uid DESC) AS newer FROM mailbox_messages) "
+            "WHERE newer > ? LIMIT ?)",
+            (keep, limit),
+            write=True,
         )
-        row_ids = [row[0] for row in cursor.fetchall()]
-        SQLiteMailStore._drop_orphans(cursor, sorted(set(row_ids)))
-        return len(row_ids)
 
     def mailbox_of(self, id: str) -> Deferred[str | None]:
         return self._run(sqlite_claims.mailbox_of, id)
