@@ -11,9 +11,9 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from tempmail.access import MailboxAccess
+from tempmail.interfaces import IMailStore
 from tempmail.passwords import hash_password, verify_password
 from tempmail.ratelimit import MemoryFailureLimiter
-from tempmail.testing import MemoryMailStore
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ def fired(d: Deferred[T]) -> T:
 
 
 def synchronous_access(
-    store: MemoryMailStore, clock: Clock | None = None, admin_token: str | None = None
+    store: IMailStore, clock: Clock | None = None, admin_token: str | None = None
 ) -> MailboxAccess:
     """
     A L{MailboxAccess} that hashes in the calling thread, for in-memory tests.

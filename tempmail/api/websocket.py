@@ -133,7 +133,8 @@ class MailboxSocket(WebSocketServerProtocol):
         factory = self.factory
         assert self.transport is not None
         self.client_address = str(getattr(self.transport.getPeer(), "host", "unknown"))
-        if not factory.origin_allowed(request.origin, request.host):
+        # The raw Host header: autobahn's request.host drops the port.
+        if not factory.origin_allowed(request.origin, request.headers.get("host", "")):
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
         address = unquote(request.path.rstrip("/").rsplit("/", 1)[-1])
         try:
@@ -266,7 +267,7 @@ class MailboxSocketFactory(WebSocketServerFactory):
         one (cross-site WebSocket hijacking, as in Mailpit's CVE-2026-22689).
         Clients that send none are not browsers and are let through.
         """
-        if origin is None:
+        if not origin:
             return True
         own = {f"http://{host}", f"https://{host}"}
         return origin in own or origin in self.allowed_origins
