@@ -29,14 +29,9 @@ import argparse
 import json
 import math
 import os
-import queue
 import re
-import shutil
-import signal
 import smtplib
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -48,210 +43,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 30.0
-SHUTDOWN_TIMEOUT = 60.0
+# Run as a script, this file's directory is on sys.path, not the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._daemon import BenchError, Daemon, own_daemon
+
 IO_TIMEOUT = 30.0  # seconds, for each socket operation
 PAGE_SIZE = 500  # the API's largest page
 MAILBOX_DOMAIN = "bench.test"
 _STORED_AS = re.compile(
     rb"stored as ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 )
-
-# Every setting the daemon reads from the environment: a started daemon gets
-# none of them from the caller's shell, only defaults and what we set.
-_DAEMON_SETTINGS = (
-    "DOMAIN_NAME",
-    "BIND_ADDRESS",
-    "SMTP_PORT",
-    "API_PORT",
-    "DATABASE_URL",
-    "MAX_MESSAGE_SIZE",
-    "MAX_RECIPIENTS",
-    "SMTP_TIMEOUT",
-    "SMTP_MAX_LINE_LENGTH",
-    "SMTP_MAX_CONNECTIONS",
-    "REJECT_NON_DOMAIN_EMAILS",
-    "EMAIL_RETENTION_HOURS",
-    "SMTP_SSL_ENABLED",
-    "SMTP_STARTTLS_PORT",
-    "SMTP_SSL_PORT",
-    "SMTP_SSL_CERT_PATH",
-    "SMTP_SSL_KEY_PATH",
-    "IMAP_ENABLED",
-    "IMAP_PORT",
-    "MCP_ENABLED",
-    "MCP_PORT",
-    "LOG_LEVEL",
-    "RUST_LOG",
-    "LOG_FORMAT",
-)
-
-
-class BenchError(Exception):
-    """
-    The benchmark cannot run (daemon did not start, API unreachable).
-    """
-
-
-# The daemon
-
-
-@dataclass
-class DaemonLog:
-    """
-    What a started daemon wrote on stdout, kept as it runs.
-
-    @ivar lines: every line, in order.
-    @ivar problems: lines logged at warn, error or critical level.
-    """
-
-    lines: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Daemon:
-    """
-    A C{twistd -n tempmail} process this script started.
-    """
-
-    process: subprocess.Popen[bytes]
-    smtp_port: int
-    http_port: int
-    workdir: Path
-    log: DaemonLog
-
-    def stop(self) -> int:
-        """
-        Send SIGTERM and wait for the exit; kill it if it hangs.
-
-        @return: the exit status.
-        @raise BenchError: if it had to be killed.
-        """
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=SHUTDOWN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise BenchError(
-                f"the daemon did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM"
-            ) from None
-
-
-def _ready_ports(line: str) -> dict[str, int] | None:
-    """
-    The ports from a C{tempmail_ready} JSON log line, else C{None}.
-    """
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    ports = event.get("tempmail_ready") if isinstance(event, dict) else None
-    if isinstance(ports, dict) and isinstance(ports.get("smtp"), int):
-        return ports
-    return None
-
-
-def _is_problem(line: str) -> bool:
-    """
-    Whether a JSON log line is at warn level or above.
-    """
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return bool(line.strip())  # non-JSON output (a traceback on stderr)
-    level = event.get("log_level") if isinstance(event, dict) else None
-    name = level.get("name") if isinstance(level, dict) else None
-    return name in ("warn", "error", "critical")
-
-
-def start_daemon(workdir: Path, max_connections: int, python: str = sys.executable) -> Daemon:
-    """
-    Start C{twistd -n --pidfile= tempmail} from this checkout in C{workdir}
-    and wait, without sleeping, for its C{tempmail_ready} line.
-
-    @param python: the interpreter to run it with; it needs tempmail's
-        dependencies (the project's virtualenv).
-
-    @raise BenchError: if it exits or stays silent for L{STARTUP_TIMEOUT}.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in _DAEMON_SETTINGS}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env.update(
-        SMTP_PORT="0",
-        API_PORT="0",
-        BIND_ADDRESS="127.0.0.1",
-        DATABASE_URL=f"sqlite:{workdir / 'mail.db'}",
-        LOG_FORMAT="json",
-        LOG_LEVEL="info",
-        SMTP_MAX_CONNECTIONS=str(max(200, max_connections)),
-    )
-    if os.sep in python:
-        python = str(Path(python).absolute())  # the daemon runs in workdir
-    argv = [
-        python,
-        "-c",
-        "from twisted.scripts.twistd import run; run()",
-        "-n",
-        "--pidfile=",
-        "tempmail",
-    ]
-    try:
-        process = subprocess.Popen(
-            argv,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-    except OSError as e:
-        raise BenchError(f"cannot run {python}: {e}") from None
-    log = DaemonLog()
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        # Keeps draining stdout for the daemon's whole life, so a chatty
-        # log can never fill the pipe and stall the server.
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode("utf-8", "replace")
-            log.lines.append(line)
-            if _is_problem(line):
-                log.problems.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=read, name="daemon-stdout", daemon=True).start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            line = lines.get(timeout=max(remaining, 0.0))
-        except queue.Empty:
-            process.kill()
-            process.wait()
-            raise BenchError(
-                f"no tempmail_ready line within {STARTUP_TIMEOUT}s:\n" + "".join(log.lines)
-            ) from None
-        if line is None:
-            process.wait()
-            output = "".join(log.lines)
-            hint = (
-                f"\n{python} lacks tempmail's dependencies: run this script with the "
-                "project's .venv/bin/python, or pass --python .venv/bin/python"
-                if "ModuleNotFoundError" in output
-                else ""
-            )
-            raise BenchError(
-                f"the daemon exited ({process.returncode}) during startup:\n{output}{hint}"
-            )
-        ports = _ready_ports(line)
-        if ports is not None:
-            return Daemon(process, ports["smtp"], ports["http"], workdir, log)
 
 
 # The API
@@ -316,6 +117,8 @@ class WorkerResult:
     @ivar latencies: seconds per acknowledged message, MAIL FROM to 250.
     @ivar acked: mailbox -> how many messages it was acknowledged.
     @ivar ids: mailbox -> the stored ids named in those 250 replies.
+    @ivar acks: (stored id, C{perf_counter} just after its 250 was read), in
+        the order sent.
     @ivar failures: one line per message that was not acknowledged.
     """
 
@@ -326,6 +129,7 @@ class WorkerResult:
     latencies: list[float] = field(default_factory=list)
     acked: dict[str, int] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
+    acks: list[tuple[str, float]] = field(default_factory=list)
     unknown_ids: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -424,7 +228,9 @@ def run_worker(
         if match is None:
             result.unknown_ids += 1
         else:
-            result.ids.setdefault(recipient, []).append(match.group(1).decode())
+            stored = match.group(1).decode()
+            result.ids.setdefault(recipient, []).append(stored)
+            result.acks.append((stored, acked))
         in_session += 1
         if in_session >= per_session:
             _close(client)
@@ -580,38 +386,8 @@ def target(args: argparse.Namespace) -> Iterator[tuple[int, int, Daemon | None]]
     if args.port is not None:
         yield args.port, args.api_port, None
         return
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="tempmail-bench-", dir=args.workdir))
-    try:
-        daemon = start_daemon(workdir, args.concurrency + 10, args.python)
-        try:
-            yield daemon.smtp_port, daemon.http_port, daemon
-        finally:
-            _stop_and_report(daemon, args.keep)
-    finally:
-        if args.keep:
-            print(f"kept:            {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _stop_and_report(daemon: Daemon, keep: bool) -> None:
-    """
-    Stop a started daemon; print its exit status and any warnings it logged.
-    """
-    try:
-        code = daemon.stop()
-    finally:
-        if keep:
-            (daemon.workdir / "daemon.log").write_text("".join(daemon.log.lines))
-    print(f"daemon:          stopped with SIGTERM, exit status {code}")
-    if code != 0:
-        print("WARNING: the daemon did not exit 0", file=sys.stderr)
-    if daemon.log.problems:
-        print(f"daemon warnings: {len(daemon.log.problems)} lines (first 5 follow)")
-        for line in daemon.log.problems[:5]:
-            print("  " + line.rstrip()[:400])
+    with own_daemon(args.workdir, args.concurrency + 10, args.python, args.keep) as daemon:
+        yield daemon.smtp_port, daemon.http_port, daemon
 
 
 def run(args: argparse.Namespace, smtp_port: int, api_port: int, own: bool) -> int:

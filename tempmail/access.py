@@ -202,7 +202,9 @@ class MailboxAccess:
         if not matched or password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
             await self.limiter.record_failure(keys)
             raise AccessDenied("wrong mailbox or password")
-        await self.limiter.record_success(keys)
+        # Only the mailbox's count: clearing the client's would let a guesser
+        # reset it by logging in to a mailbox of their own between guesses.
+        await self.limiter.record_success(keys[:1])
 
     def _check_policy(self, password: str) -> None:
         if len(password) < self.password_min_length:
@@ -225,6 +227,10 @@ class MailboxAccess:
         @raise AlreadyClaimed: if someone claimed it first.
         """
         self._check_policy(password)
+        # Answer a taken mailbox before paying for a hash; the atomic claim
+        # below still settles races.
+        if await self.is_locked(mailbox):
+            raise AlreadyClaimed(mailbox)
         password_hash = await self.hasher(password)
         granted, grant = self._grant()
         if not await self.store.claim_mailbox(mailbox, password_hash, grant):

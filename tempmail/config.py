@@ -195,6 +195,54 @@ SETTINGS: tuple[Setting, ...] = (
         "Frames queued for a client that stopped reading before it is closed (code 4000).",
     ),
     Setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        values.parse_bool,
+        "Let webhooks post to loopback, private and link-local addresses.",
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT",
+        "10s",
+        values.parse_duration,
+        "Time allowed for one webhook attempt, response body included.",
+    ),
+    Setting(
+        "WEBHOOK_MAX_ATTEMPTS",
+        "6",
+        values.parse_positive_int,
+        "Attempts per delivery before it is given up (six span about an hour).",
+    ),
+    Setting(
+        "WEBHOOK_RETRY_BASE",
+        "10s",
+        values.parse_duration,
+        "First retry delay; later ones are 6, 30, 90 and 240 times it, with jitter.",
+    ),
+    Setting(
+        "WEBHOOK_DISABLE_AFTER",
+        "50",
+        values.parse_positive_int,
+        "Consecutive failed attempts after which a webhook is disabled.",
+    ),
+    Setting(
+        "WEBHOOK_CONCURRENCY",
+        "10",
+        values.parse_positive_int,
+        "Webhook attempts in flight at once, in all.",
+    ),
+    Setting(
+        "WEBHOOK_CONCURRENCY_PER_WEBHOOK",
+        "2",
+        values.parse_positive_int,
+        "Webhook attempts in flight at once to one webhook.",
+    ),
+    Setting(
+        "WEBHOOK_MAX_PER_MAILBOX",
+        "20",
+        values.parse_positive_int,
+        "Webhooks one mailbox may have.",
+    ),
+    Setting(
         "SMTP_SSL_ENABLED",
         "false",
         values.parse_bool,
@@ -287,6 +335,14 @@ class Settings:
     ws_max_connections_per_ip: int
     ws_ping_interval: float
     ws_max_backlog: int
+    webhook_allow_private: bool
+    webhook_timeout: float
+    webhook_max_attempts: int
+    webhook_retry_base: float
+    webhook_disable_after: int
+    webhook_concurrency: int
+    webhook_concurrency_per_webhook: int
+    webhook_max_per_mailbox: int
     smtp_ssl_enabled: bool
     smtp_starttls_port: int
     smtp_ssl_port: int

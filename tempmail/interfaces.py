@@ -18,13 +18,19 @@ from zope.interface import Interface
 
 from tempmail.models import (
     AttachmentContent,
+    AttemptOutcome,
     DeliveredCopy,
+    DeliveryAttempt,
+    DueDelivery,
     IncomingMessage,
     MailboxPage,
     MessagePage,
     MessageSummary,
+    NewDelivery,
     StoredMessage,
     TokenGrant,
+    Webhook,
+    WebhookChange,
 )
 
 if TYPE_CHECKING:
@@ -163,6 +169,68 @@ class IMailStore(Interface):
         """
         Return the mailbox a token digest opens, or C{None} if it is unknown,
         expired or revoked.
+        """
+
+    def create_webhook(
+        mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+    ) -> Deferred[Webhook | None]:
+        """
+        Add a webhook to a mailbox (creating the mailbox if needed); fires
+        C{None}, adding nothing, if the mailbox already has C{limit}.
+        """
+
+    def list_webhooks(mailbox: str) -> Deferred[list[Webhook]]:
+        """
+        Return a mailbox's webhooks, newest first.
+        """
+
+    def get_webhook(id: str) -> Deferred[Webhook | None]:
+        """
+        Return one webhook, or C{None} if it is unknown.
+        """
+
+    def update_webhook(id: str, change: WebhookChange) -> Deferred[Webhook | None]:
+        """
+        Apply C{change}; fires with the webhook as it now is, or C{None}.
+        Disabling abandons its pending deliveries; enabling clears its
+        failure count and reason.
+        """
+
+    def delete_webhook(id: str) -> Deferred[bool]:
+        """
+        Delete a webhook with its deliveries and log; fires whether it existed.
+        """
+
+    def webhooks_for(mailbox: str, event: str) -> Deferred[list[Webhook]]:
+        """
+        Return the enabled webhooks of C{mailbox} that want C{event}.
+        """
+
+    def add_deliveries(deliveries: Sequence[NewDelivery]) -> Deferred[None]:
+        """
+        Store deliveries to attempt, all in one transaction.
+        """
+
+    def due_deliveries(
+        now: datetime, limit: int, exclude: Sequence[str] = ()
+    ) -> Deferred[list[DueDelivery]]:
+        """
+        Return up to C{limit} pending deliveries of enabled webhooks whose
+        next attempt is due at C{now}, soonest first, leaving out C{exclude}
+        (those already being attempted).
+        """
+
+    def record_attempt(outcome: AttemptOutcome, disable_after: int) -> Deferred[Webhook | None]:
+        """
+        Log an attempt and move its delivery on (retry, delivered or
+        failed).  A failure counts against the webhook, which is disabled by
+        C{outcome.disable_reason} or after C{disable_after} consecutive
+        failures, abandoning its pending deliveries.  Fires with the webhook.
+        """
+
+    def list_attempts(webhook_id: str, limit: int) -> Deferred[list[DeliveryAttempt]]:
+        """
+        Return a webhook's latest attempts, newest first.
         """
 
     def check_health() -> Deferred[None]:

@@ -205,3 +205,103 @@ class MailboxPage:
 
     mailboxes: tuple[MailboxInfo, ...]
     total: int
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """
+    A mailbox's webhook.
+
+    @ivar events: the event names it wants (C{arrival}, C{deletion}, C{read}).
+    @ivar secret: the HMAC key for its signatures; shown to the client once.
+    @ivar disabled_reason: why it was switched off, when it was.
+    @ivar consecutive_failures: failed attempts since the last success.
+    """
+
+    id: str
+    mailbox: str
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    enabled: bool
+    created_at: datetime
+    disabled_reason: str | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
+class WebhookChange:
+    """
+    The fields of a webhook to change; C{None} leaves one as it is.
+    """
+
+    url: str | None = None
+    events: tuple[str, ...] | None = None
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """
+    One event to send to one webhook, stored before the first attempt.
+
+    @ivar id: the C{X-Tempmail-Delivery} id, the same on every retry.
+    @ivar payload: the exact JSON body sent on every attempt.
+    """
+
+    id: str
+    webhook_id: str
+    event: str
+    payload: bytes
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """
+    A stored delivery whose next attempt is due, with where to send it.
+
+    @ivar attempts: attempts already made.
+    """
+
+    id: str
+    webhook_id: str
+    url: str
+    secret: str
+    event: str
+    payload: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """
+    The record of one attempt, as C{GET /api/webhook/{id}/deliveries} shows it.
+
+    @ivar status: the HTTP status, or C{None} if there was no response.
+    """
+
+    delivery_id: str
+    event: str
+    attempt: int
+    at: datetime
+    status: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """
+    What an attempt means for its delivery and webhook.
+
+    @ivar retry_at: when to try again; C{None} when the delivery is finished.
+    @ivar delivered: whether the target accepted it.
+    @ivar disable_reason: switch the webhook off, saying why (410 Gone).
+    """
+
+    attempt: DeliveryAttempt
+    webhook_id: str
+    delivered: bool
+    retry_at: datetime | None = None
+    disable_reason: str | None = None

@@ -45,7 +45,8 @@ class MemoryFailureLimiter:
         self.free_failures = free_failures
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self.forget_after = forget_after
+        # A key must outlive its longest block, or the block would be cut short.
+        self.forget_after = max(forget_after, 2 * max_delay)
         self.max_keys = max_keys
         self._records: dict[str, _Record] = {}
 

@@ -22,11 +22,12 @@ from twisted.python import usage
 from twisted.web.server import Site
 
 from tempmail.access import MailboxAccess
-from tempmail.api.app import MailAPI
+from tempmail.api.app import MailAPI, WebhookSettings
 from tempmail.api.gate import ApiKeyGate
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.events import EventHub
+from tempmail.interfaces import IMailStore
 from tempmail.logs import make_observer
 from tempmail.publishing import PublishingMailStore
 from tempmail.ratelimit import MemoryFailureLimiter
@@ -34,6 +35,7 @@ from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
+from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
 
 log = Logger()
 
@@ -101,13 +103,30 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
 
     daemon = TempmailService(make_observer(settings.log_level, settings.log_format, sys.stdout))
     warn_about_later_features(settings)
+    # Children stop in reverse order: HTTP and SMTP first (finishing what
+    # they accepted), then retention, then webhooks (storing the deliveries
+    # those last events made), and the store last.
     StoreService(store).setServiceParent(daemon)
-
     clock: IReactorTime = reactor
     hub = EventHub(clock)
     # Everything above storage writes through this, so every change that
     # commits is announced on the hub.
     store = PublishingMailStore(store, hub)
+
+    checker = TargetChecker(allow_private=settings.webhook_allow_private)
+    sender = WebhookSender(clock, checker, pinned_client(reactor), settings.webhook_timeout)
+    WebhookDispatcher(
+        store,
+        hub,
+        sender,
+        clock,
+        max_attempts=settings.webhook_max_attempts,
+        retry_base=settings.webhook_retry_base,
+        disable_after=settings.webhook_disable_after,
+        concurrency=settings.webhook_concurrency,
+        per_webhook=settings.webhook_concurrency_per_webhook,
+    ).setServiceParent(daemon)
+
     if settings.email_retention_hours is not None or settings.max_emails_per_mailbox is not None:
         RetentionService(
             store,
@@ -118,20 +137,8 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             else timedelta(hours=settings.email_retention_hours),
             keep_per_mailbox=settings.max_emails_per_mailbox,
         ).setServiceParent(daemon)
-    delivery = MailDelivery(store, settings.domain_name, settings.reject_non_domain_emails)
-    limits = SMTPLimits(
-        max_message_size=settings.max_message_size,
-        max_recipients=settings.max_recipients,
-        max_line_length=settings.smtp_max_line_length,
-        timeout=settings.smtp_timeout,
-    )
-    smtp_factory = SMTPServerFactory(delivery, limits, clock, settings.smtp_max_connections)
-    ListeningService(
-        "smtp",
-        _endpoint(reactor, settings, settings.smtp_port),
-        smtp_factory,
-        smtp_factory.shutdown,
-    ).setServiceParent(daemon)
+
+    _smtp_service(settings, store, reactor).setServiceParent(daemon)
 
     limiter = MemoryFailureLimiter(
         clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
@@ -157,7 +164,10 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             max_backlog=settings.ws_max_backlog,
         ),
     )
-    resource = MailAPI(store, access, settings.domain_name, web_root(), sockets).resource()
+    webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
+    resource = MailAPI(
+        store, access, settings.domain_name, web_root(), sockets, webhooks
+    ).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
     site = Site(resource)
@@ -166,6 +176,20 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         "http", _endpoint(reactor, settings, settings.api_port), site
     ).setServiceParent(daemon)
     return daemon
+
+
+def _smtp_service(settings: Settings, store: IMailStore, reactor: Any) -> ListeningService:
+    delivery = MailDelivery(store, settings.domain_name, settings.reject_non_domain_emails)
+    limits = SMTPLimits(
+        max_message_size=settings.max_message_size,
+        max_recipients=settings.max_recipients,
+        max_line_length=settings.smtp_max_line_length,
+        timeout=settings.smtp_timeout,
+    )
+    factory = SMTPServerFactory(delivery, limits, reactor, settings.smtp_max_connections)
+    return ListeningService(
+        "smtp", _endpoint(reactor, settings, settings.smtp_port), factory, factory.shutdown
+    )
 
 
 def stop_cleanly_on_sigterm(reactor: Any) -> None:

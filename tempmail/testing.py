@@ -22,17 +22,27 @@ from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
 from tempmail.models import (
     AttachmentContent,
     AttachmentInfo,
+    AttemptOutcome,
     DeliveredCopy,
+    DeliveryAttempt,
+    DueDelivery,
     IncomingMessage,
     MailboxInfo,
     MailboxPage,
     MessagePage,
     MessageSummary,
+    NewDelivery,
     StoredMessage,
     TokenGrant,
+    Webhook,
+    WebhookChange,
 )
 
 __all__ = ["MemoryMailStore"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -61,6 +71,10 @@ class MemoryMailStore:
         self._attachments: dict[str, tuple[AttachmentContent, ...]] = {}
         self._where: dict[str, str] = {}
         self._closed = False
+        self._webhooks: dict[str, Webhook] = {}
+        # delivery id -> (delivery, attempts made, next attempt or None when finished)
+        self._deliveries: dict[str, tuple[NewDelivery, int, datetime | None]] = {}
+        self._attempts: list[tuple[str, DeliveryAttempt]] = []
 
     def _write_refused(self) -> Deferred[None] | None:
         if self.fail_writes or self._closed:
@@ -243,6 +257,9 @@ class MemoryMailStore:
     def change_password(
         self, mailbox: str, password_hash: str, token: TokenGrant
     ) -> Deferred[bool]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: False)
         box = self._claimed(mailbox)
         if box is None:
             return succeed(False)
@@ -251,6 +268,9 @@ class MemoryMailStore:
         return succeed(True)
 
     def release_mailbox(self, mailbox: str) -> Deferred[bool]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: False)
         box = self._claimed(mailbox)
         if box is None:
             return succeed(False)
@@ -259,6 +279,9 @@ class MemoryMailStore:
         return succeed(True)
 
     def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused.addCallback(lambda _: False)
         box = self._claimed(mailbox)
         if box is None:
             return succeed(False)
@@ -271,6 +294,128 @@ class MemoryMailStore:
             if box.password_hash is not None and expires is not None and expires > now:
                 return succeed(address)
         return succeed(None)
+
+    # Webhooks
+
+    def create_webhook(
+        self, mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+    ) -> Deferred[Webhook | None]:
+        self._mailbox(mailbox)
+        if sum(1 for hook in self._webhooks.values() if hook.mailbox == mailbox) >= limit:
+            return succeed(None)
+        hook = Webhook(str(uuid.uuid4()), mailbox, url, events, secret, True, _now())
+        self._webhooks[hook.id] = hook
+        return succeed(hook)
+
+    def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
+        hooks = [hook for hook in self._webhooks.values() if hook.mailbox == mailbox]
+        return succeed(sorted(hooks, key=lambda hook: hook.created_at, reverse=True))
+
+    def get_webhook(self, id: str) -> Deferred[Webhook | None]:
+        return succeed(self._webhooks.get(id))
+
+    def update_webhook(self, id: str, change: WebhookChange) -> Deferred[Webhook | None]:
+        hook = self._webhooks.get(id)
+        if hook is None:
+            return succeed(None)
+        if change.url is not None:
+            hook = replace(hook, url=change.url)
+        if change.events is not None:
+            hook = replace(hook, events=change.events)
+        if change.enabled is not None:
+            hook = replace(
+                hook, enabled=change.enabled, disabled_reason=None, consecutive_failures=0
+            )
+            if not change.enabled:
+                self._abandon_pending(id)
+        self._webhooks[id] = hook
+        return succeed(hook)
+
+    def delete_webhook(self, id: str) -> Deferred[bool]:
+        existed = self._webhooks.pop(id, None) is not None
+        for delivery_id in [
+            d for d, (new, _, _) in self._deliveries.items() if new.webhook_id == id
+        ]:
+            del self._deliveries[delivery_id]
+        self._attempts = [(hook, a) for hook, a in self._attempts if hook != id]
+        return succeed(existed)
+
+    def webhooks_for(self, mailbox: str, event: str) -> Deferred[list[Webhook]]:
+        return succeed(
+            [
+                hook
+                for hook in self._webhooks.values()
+                if hook.mailbox == mailbox and hook.enabled and event in hook.events
+            ]
+        )
+
+    def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> Deferred[None]:
+        refused = self._write_refused()
+        if refused is not None:
+            return refused
+        for delivery in deliveries:
+            self._deliveries[delivery.id] = (delivery, 0, delivery.due_at)
+        return succeed(None)
+
+    def due_deliveries(
+        self, now: datetime, limit: int, exclude: Sequence[str] = ()
+    ) -> Deferred[list[DueDelivery]]:
+        due = []
+        for new, attempts, next_at in self._deliveries.values():
+            hook = self._webhooks.get(new.webhook_id)
+            if (
+                next_at is None
+                or next_at > now
+                or new.id in exclude
+                or not hook
+                or not hook.enabled
+            ):
+                continue
+            due.append(
+                (
+                    next_at,
+                    DueDelivery(
+                        new.id, hook.id, hook.url, hook.secret, new.event, new.payload, attempts
+                    ),
+                )
+            )
+        due.sort(key=lambda pair: pair[0])
+        return succeed([delivery for _, delivery in due[:limit]])
+
+    def _abandon_pending(self, webhook_id: str) -> None:
+        for id, (new, attempts, _) in list(self._deliveries.items()):
+            if new.webhook_id == webhook_id:
+                self._deliveries[id] = (new, attempts, None)
+
+    def record_attempt(
+        self, outcome: AttemptOutcome, disable_after: int
+    ) -> Deferred[Webhook | None]:
+        attempt = outcome.attempt
+        if attempt.delivery_id not in self._deliveries:
+            return succeed(None)
+        new, _, _ = self._deliveries[attempt.delivery_id]
+        self._deliveries[attempt.delivery_id] = (new, attempt.attempt, outcome.retry_at)
+        self._attempts.append((outcome.webhook_id, attempt))
+        hook = self._webhooks.get(outcome.webhook_id)
+        if hook is None:
+            return succeed(None)
+        if outcome.delivered:
+            hook = replace(hook, consecutive_failures=0)
+        else:
+            hook = replace(hook, consecutive_failures=hook.consecutive_failures + 1)
+            reason = outcome.disable_reason
+            if reason is None and hook.consecutive_failures >= disable_after:
+                reason = f"disabled after {hook.consecutive_failures} consecutive failed attempts"
+            if reason is not None:
+                hook = replace(hook, enabled=False, disabled_reason=reason)
+                self._abandon_pending(hook.id)
+        self._webhooks[hook.id] = hook
+        return succeed(hook)
+
+    def list_attempts(self, webhook_id: str, limit: int) -> Deferred[list[DeliveryAttempt]]:
+        mine = [a for hook, a in self._attempts if hook == webhook_id]
+        mine.sort(key=lambda a: (a.at, a.attempt), reverse=True)
+        return succeed(mine[:limit])
 
     def check_health(self) -> Deferred[None]:
         if self._closed:

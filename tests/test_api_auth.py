@@ -142,6 +142,10 @@ async def test_claim_status_login_password_release(locked: Locked) -> None:
         "GET", "/api/emails/bob", headers={"Authorization": f"Bearer {changed['token']}"}
     )
     await client.json("POST", "/api/mailbox/bob/release", 401, body={"password": PASSWORD})
+    # Three wrong passwords from this client so far: it must wait a moment,
+    # even though its last login succeeded.
+    await client.json("POST", "/api/mailbox/bob/release", 429, body={"password": "brand-new-pass"})
+    locked.clock.advance(1)
     released = await client.json(
         "POST", "/api/mailbox/bob/release", body={"password": "brand-new-pass"}
     )
@@ -220,3 +224,14 @@ async def test_api_key_guards_everything_but_health() -> None:
     assert await status("/api/emails/bob") == 401
     assert await status("/api/mailbox/bob/status", **{"X-API-Key": "wrong"}) == 401
     assert await status("/api/emails/bob", **{"X-API-Key": "k" * 20}) == 200
+
+
+@pytest.mark.parametrize("path", ["//api/emails/bob", "/%61pi/emails/bob", "/x/../api/emails/bob"])
+@pytest_twisted.ensureDeferred
+async def test_api_key_gate_sees_through_path_tricks(path: str) -> None:
+    store = MemoryMailStore()
+    api = MailAPI(store, synchronous_access(store), "tempmail.local", WEB)
+    stub: Any = StubTreq(ApiKeyGate(api.resource(), "k" * 20))
+    response = await stub.get("http://api.test" + path)
+    await response.content()
+    assert response.code == 401

@@ -4,6 +4,10 @@ C{API_KEY}: one gate in front of the whole API.
 
 from __future__ import annotations
 
+import posixpath
+import re
+from urllib.parse import unquote_to_bytes
+
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
@@ -12,6 +16,17 @@ from tempmail.passwords import same_secret
 
 # Monitoring must reach the health check without the key.
 _OPEN_PATHS = frozenset({b"/api/health"})
+
+
+def canonical_path(raw: bytes) -> bytes:
+    """
+    The path as the router will see it: percent-decoded, with repeated
+    slashes and dot segments resolved.  The gate must judge that path, not
+    the raw one, or C{//api/...} and C{/%61pi/...} would walk past it.
+    """
+    decoded = unquote_to_bytes(raw)
+    resolved = posixpath.normpath(b"/" + re.sub(rb"/+", b"/", decoded).lstrip(b"/"))
+    return b"/" + resolved.lstrip(b"/")
 
 
 class ApiKeyGate(Resource):
@@ -29,8 +44,8 @@ class ApiKeyGate(Resource):
         self.api_key = api_key
 
     def render(self, request: IRequest) -> bytes | int:
-        path = request.path
-        if path.startswith(b"/api/") and path not in _OPEN_PATHS:
+        path = canonical_path(request.path)
+        if (path == b"/api" or path.startswith(b"/api/")) and path not in _OPEN_PATHS:
             given = (request.getHeader(b"x-api-key") or b"").decode("latin-1")
             if not given and path.startswith(b"/api/ws/"):
                 # Browsers cannot set headers on a WebSocket.

@@ -10,6 +10,9 @@ from typing import Any
 
 from twisted.web.iweb import IRequest
 
+# Reason phrases twisted.web does not know.
+_PHRASES = {429: b"Too Many Requests"}
+
 
 class ApiError(Exception):
     """
@@ -26,7 +29,7 @@ def json_response(request: IRequest, body: Any, status: int = 200) -> bytes:
     """
     Set the status and headers for a JSON body and return its bytes.
     """
-    request.setResponseCode(status)
+    request.setResponseCode(status, _PHRASES.get(status))
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     request.setHeader(b"X-Content-Type-Options", b"nosniff")
     request.setHeader(b"Cache-Control", b"no-store")

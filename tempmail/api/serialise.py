@@ -8,24 +8,19 @@ extra fields are additions, never renames.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from tempmail.models import (
     AttachmentInfo,
+    DeliveryAttempt,
     MailboxInfo,
     MessagePage,
     MessageSummary,
     StoredMessage,
+    Webhook,
 )
-
-
-def rfc3339(moment: datetime) -> str:
-    """
-    Format a time as RFC 3339 in UTC with microseconds and a C{Z}.
-    """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from tempmail.times import rfc3339
 
 
 def summary_json(summary: MessageSummary) -> dict[str, Any]:
@@ -116,4 +111,39 @@ def mailbox_json(mailbox: MailboxInfo) -> dict[str, Any]:
         "messages": mailbox.messages,
         "is_locked": mailbox.is_locked,
         "created_at": rfc3339(mailbox.created_at),
+    }
+
+
+def webhook_json(webhook: Webhook, with_secret: bool = False) -> dict[str, Any]:
+    """
+    A webhook with the original's field names; its secret only when just
+    created.
+    """
+    body: dict[str, Any] = {
+        "id": webhook.id,
+        "mailbox_address": webhook.mailbox,
+        "webhook_url": webhook.url,
+        "events": list(webhook.events),
+        "created_at": rfc3339(webhook.created_at),
+        "enabled": webhook.enabled,
+        "disabled_reason": webhook.disabled_reason,
+        "consecutive_failures": webhook.consecutive_failures,
+    }
+    if with_secret:
+        body["secret"] = webhook.secret
+    return body
+
+
+def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
+    """
+    One logged delivery attempt.
+    """
+    return {
+        "delivery_id": attempt.delivery_id,
+        "event": attempt.event,
+        "attempt": attempt.attempt,
+        "time": rfc3339(attempt.at),
+        "status": attempt.status,
+        "error": attempt.error,
+        "duration_ms": attempt.duration_ms,
     }

@@ -26,15 +26,21 @@ from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
 from tempmail.models import (
     AttachmentContent,
     AttachmentInfo,
+    AttemptOutcome,
     DeliveredCopy,
+    DeliveryAttempt,
+    DueDelivery,
     IncomingMessage,
     MailboxPage,
     MessagePage,
     MessageSummary,
+    NewDelivery,
     StoredMessage,
     TokenGrant,
+    Webhook,
+    WebhookChange,
 )
-from tempmail.storage import sqlite_claims
+from tempmail.storage import sqlite_claims, sqlite_webhooks
 from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.storage.schema import current_version, migrate
 from tempmail.storage.timestamps import from_micros, to_micros
@@ -430,6 +436,44 @@ class SQLiteMailStore:
 
     def token_mailbox(self, digest: str, now: datetime) -> Deferred[str | None]:
         return self._run(sqlite_claims.token_mailbox, digest, to_micros(now))
+
+    def create_webhook(
+        self, mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+    ) -> Deferred[Webhook | None]:
+        return self._run(
+            sqlite_webhooks.create_webhook, mailbox, url, events, secret, limit, write=True
+        )
+
+    def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
+        return self._run(sqlite_webhooks.list_webhooks, mailbox)
+
+    def get_webhook(self, id: str) -> Deferred[Webhook | None]:
+        return self._run(sqlite_webhooks.get_webhook, id)
+
+    def update_webhook(self, id: str, change: WebhookChange) -> Deferred[Webhook | None]:
+        return self._run(sqlite_webhooks.update_webhook, id, change, write=True)
+
+    def delete_webhook(self, id: str) -> Deferred[bool]:
+        return self._run(sqlite_webhooks.delete_webhook, id, write=True)
+
+    def webhooks_for(self, mailbox: str, event: str) -> Deferred[list[Webhook]]:
+        return self._run(sqlite_webhooks.webhooks_for, mailbox, event)
+
+    def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> Deferred[None]:
+        return self._run(sqlite_webhooks.add_deliveries, list(deliveries), write=True)
+
+    def due_deliveries(
+        self, now: datetime, limit: int, exclude: Sequence[str] = ()
+    ) -> Deferred[list[DueDelivery]]:
+        return self._run(sqlite_webhooks.due_deliveries, to_micros(now), limit, list(exclude))
+
+    def record_attempt(
+        self, outcome: AttemptOutcome, disable_after: int
+    ) -> Deferred[Webhook | None]:
+        return self._run(sqlite_webhooks.record_attempt, outcome, disable_after, write=True)
+
+    def list_attempts(self, webhook_id: str, limit: int) -> Deferred[list[DeliveryAttempt]]:
+        return self._run(sqlite_webhooks.list_attempts, webhook_id, limit)
 
     def check_health(self) -> Deferred[None]:
         return self._run(self._ping)

@@ -1,0 +1,213 @@
+"""
+The SQL for webhooks, their stored deliveries and the attempt log, run by
+L{SQLiteMailStore} in its pool thread inside a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from tempmail.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    DueDelivery,
+    NewDelivery,
+    Webhook,
+    WebhookChange,
+)
+from tempmail.storage.timestamps import from_micros, now_micros, to_micros
+
+_COLUMNS = """
+    w.id, mb.address, w.url, w.events, w.secret, w.enabled, w.created_at,
+    w.disabled_reason, w.consecutive_failures
+"""
+_FROM = "FROM webhooks w JOIN mailboxes mb ON mb.id = w.mailbox_id"
+
+
+def _webhook(row: Sequence[Any]) -> Webhook:
+    return Webhook(
+        id=row[0],
+        mailbox=row[1],
+        url=row[2],
+        events=tuple(json.loads(row[3])),
+        secret=row[4],
+        enabled=bool(row[5]),
+        created_at=from_micros(row[6]),
+        disabled_reason=row[7],
+        consecutive_failures=row[8],
+    )
+
+
+def get_webhook(cursor: Any, id: str) -> Webhook | None:
+    cursor.execute(f"SELECT {_COLUMNS} {_FROM} WHERE w.id = ?", (id,))
+    row = cursor.fetchone()
+    return None if row is None else _webhook(row)
+
+
+def create_webhook(
+    cursor: Any, mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+) -> Webhook | None:
+    now = now_micros()
+    cursor.execute(
+        """
+        INSERT INTO mailboxes (address, uid_validity, uid_next, created_at) VALUES (?, ?, 1, ?)
+        ON CONFLICT (address) DO UPDATE SET address = excluded.address
+        RETURNING id
+        """,
+        (mailbox, int(time.time()), now),
+    )
+    (mailbox_id,) = cursor.fetchone()
+    cursor.execute("SELECT count(*) FROM webhooks WHERE mailbox_id = ?", (mailbox_id,))
+    if cursor.fetchone()[0] >= limit:
+        return None
+    id = str(uuid.uuid4())
+    cursor.execute(
+        "INSERT INTO webhooks (id, mailbox_id, url, events, secret, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (id, mailbox_id, url, json.dumps(events), secret, now),
+    )
+    return get_webhook(cursor, id)
+
+
+def list_webhooks(cursor: Any, mailbox: str) -> list[Webhook]:
+    cursor.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE mb.address = ? ORDER BY w.created_at DESC, w.id",
+        (mailbox,),
+    )
+    return [_webhook(row) for row in cursor.fetchall()]
+
+
+def update_webhook(cursor: Any, id: str, change: WebhookChange) -> Webhook | None:
+    if change.url is not None:
+        cursor.execute("UPDATE webhooks SET url = ? WHERE id = ?", (change.url, id))
+    if change.events is not None:
+        cursor.execute(
+            "UPDATE webhooks SET events = ? WHERE id = ?", (json.dumps(change.events), id)
+        )
+    if change.enabled is not None:
+        # Switching on again starts the failure count afresh.
+        cursor.execute(
+            "UPDATE webhooks SET enabled = ?, disabled_reason = NULL, consecutive_failures = 0 "
+            "WHERE id = ?",
+            (int(change.enabled), id),
+        )
+        if not change.enabled:
+            _abandon_pending(cursor, id)
+    return get_webhook(cursor, id)
+
+
+def delete_webhook(cursor: Any, id: str) -> bool:
+    cursor.execute("DELETE FROM webhooks WHERE id = ?", (id,))
+    return bool(cursor.rowcount)
+
+
+def webhooks_for(cursor: Any, mailbox: str, event: str) -> list[Webhook]:
+    cursor.execute(f"SELECT {_COLUMNS} {_FROM} WHERE mb.address = ? AND w.enabled = 1", (mailbox,))
+    return [hook for hook in map(_webhook, cursor.fetchall()) if event in hook.events]
+
+
+def add_deliveries(cursor: Any, deliveries: Sequence[NewDelivery]) -> None:
+    cursor.executemany(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, state, "
+        "next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        [
+            (d.id, d.webhook_id, d.event, d.payload, now_micros(), to_micros(d.due_at))
+            for d in deliveries
+        ],
+    )
+
+
+def due_deliveries(
+    cursor: Any, now_us: int, limit: int, exclude: Sequence[str]
+) -> list[DueDelivery]:
+    marks = ",".join("?" * len(exclude))
+    skip = f"AND d.id NOT IN ({marks})" if exclude else ""
+    cursor.execute(
+        "SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts "
+        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+        f"WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 {skip} "
+        "ORDER BY d.next_attempt_at LIMIT ?",
+        (now_us, *exclude, limit),
+    )
+    return [
+        DueDelivery(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6])
+        for row in cursor.fetchall()
+    ]
+
+
+def _abandon_pending(cursor: Any, webhook_id: str) -> None:
+    cursor.execute(
+        "UPDATE webhook_deliveries SET state = 'abandoned', next_attempt_at = NULL "
+        "WHERE webhook_id = ? AND state = 'pending'",
+        (webhook_id,),
+    )
+
+
+def record_attempt(cursor: Any, outcome: AttemptOutcome, disable_after: int) -> Webhook | None:
+    attempt = outcome.attempt
+    cursor.execute("SELECT 1 FROM webhook_deliveries WHERE id = ?", (attempt.delivery_id,))
+    if cursor.fetchone() is None:
+        return None  # The webhook was deleted while the attempt ran.
+    cursor.execute(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            attempt.delivery_id,
+            attempt.attempt,
+            to_micros(attempt.at),
+            attempt.status,
+            attempt.error,
+            attempt.duration_ms,
+        ),
+    )
+    if outcome.delivered:
+        state = "delivered"
+    else:
+        state = "pending" if outcome.retry_at is not None else "failed"
+    cursor.execute(
+        "UPDATE webhook_deliveries SET attempts = ?, state = ?, next_attempt_at = ? WHERE id = ?",
+        (
+            attempt.attempt,
+            state,
+            None if outcome.retry_at is None else to_micros(outcome.retry_at),
+            attempt.delivery_id,
+        ),
+    )
+    if outcome.delivered:
+        cursor.execute(
+            "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?", (outcome.webhook_id,)
+        )
+    else:
+        cursor.execute(
+            "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ? "
+            "RETURNING consecutive_failures",
+            (outcome.webhook_id,),
+        )
+        row = cursor.fetchone()
+        reason = outcome.disable_reason
+        if reason is None and row is not None and row[0] >= disable_after:
+            reason = f"disabled after {row[0]} consecutive failed attempts"
+        if reason is not None:
+            cursor.execute(
+                "UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?",
+                (reason, outcome.webhook_id),
+            )
+            _abandon_pending(cursor, outcome.webhook_id)
+    return get_webhook(cursor, outcome.webhook_id)
+
+
+def list_attempts(cursor: Any, webhook_id: str, limit: int) -> list[DeliveryAttempt]:
+    cursor.execute(
+        "SELECT a.delivery_id, d.event, a.attempt, a.at, a.status, a.error, a.duration_ms "
+        "FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id "
+        "WHERE d.webhook_id = ? ORDER BY a.at DESC, a.attempt DESC LIMIT ?",
+        (webhook_id, limit),
+    )
+    return [
+        DeliveryAttempt(row[0], row[1], row[2], from_micros(row[3]), row[4], row[5], row[6])
+        for row in cursor.fetchall()
+    ]
