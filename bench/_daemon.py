@@ -10,6 +10,7 @@ its exit status and any warning it logged, and removes the directory.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import queue
@@ -29,54 +30,42 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 60.0
 
-# Every setting the daemon reads from the environment (tempmail.config's
-# SETTINGS, and the RUST_LOG alias): a started daemon gets none of them from
-# the caller's shell, only defaults and what we set.
-_DAEMON_SETTINGS = (
-    "DOMAIN_NAME",
-    "BIND_ADDRESS",
-    "SMTP_PORT",
-    "API_PORT",
-    "DATABASE_URL",
-    "MAX_MESSAGE_SIZE",
-    "MAX_RECIPIENTS",
-    "SMTP_TIMEOUT",
-    "SMTP_MAX_LINE_LENGTH",
-    "SMTP_MAX_CONNECTIONS",
-    "REJECT_NON_DOMAIN_EMAILS",
-    "EMAIL_RETENTION_HOURS",
-    "RETENTION_INTERVAL",
-    "MAX_EMAILS_PER_MAILBOX",
-    "ALLOWED_ORIGINS",
-    "WS_MAX_CONNECTIONS",
-    "WS_MAX_CONNECTIONS_PER_IP",
-    "WS_PING_INTERVAL",
-    "WS_MAX_BACKLOG",
-    "SMTP_SSL_ENABLED",
-    "SMTP_STARTTLS_PORT",
-    "SMTP_SSL_PORT",
-    "SMTP_SSL_CERT_PATH",
-    "SMTP_SSL_KEY_PATH",
-    "IMAP_ENABLED",
-    "IMAP_PORT",
-    "MCP_ENABLED",
-    "MCP_PORT",
-    "PASSWORD_MIN_LENGTH",
-    "TOKEN_TTL",
-    "AUTH_FAILURE_LIMIT",
-    "AUTH_MAX_DELAY",
-    "ADMIN_TOKEN",
-    "API_KEY",
-    "LOG_LEVEL",
-    "RUST_LOG",
-    "LOG_FORMAT",
-)
-
 
 class BenchError(Exception):
     """
     The benchmark cannot run (daemon did not start, API unreachable).
     """
+
+
+def daemon_settings() -> frozenset[str]:
+    """
+    The name and aliases of every setting the daemon reads from the
+    environment, taken from the C{Setting(...)} calls in this checkout's
+    C{tempmail/config.py} (parsed, not imported: this needs no dependencies).
+    A started daemon gets none of them from the caller's shell, only
+    defaults and what the bench sets.
+
+    @raise BenchError: if the file cannot be read or names no setting.
+    """
+    path = ROOT / "tempmail" / "config.py"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, SyntaxError) as e:
+        raise BenchError(f"cannot read the settings from {path}: {e}") from None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Setting"):
+            continue
+        if node.args and isinstance(node.args[0], ast.Constant):
+            names.add(str(node.args[0].value))
+        for keyword in node.keywords:
+            if keyword.arg == "aliases" and isinstance(keyword.value, ast.Tuple):
+                names.update(
+                    str(item.value) for item in keyword.value.elts if isinstance(item, ast.Constant)
+                )
+    if not names:
+        raise BenchError(f"no Setting(...) found in {path}")
+    return frozenset(names)
 
 
 @dataclass
@@ -182,7 +171,8 @@ def start_daemon(
 
     @raise BenchError: if it exits or stays silent for L{STARTUP_TIMEOUT}.
     """
-    env = {k: v for k, v in os.environ.items() if k not in _DAEMON_SETTINGS}
+    ignored = daemon_settings()
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env.update(
         SMTP_PORT="0",

@@ -51,6 +51,22 @@ class Daemon:
     http_port: int
     workdir: Path
     log_lines: list[str] = field(default_factory=list)
+    logged: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> str:
+        """
+        Block until a log line containing C{text} appears; return it.
+        """
+
+        def found() -> str | None:
+            return next((line for line in self.log_lines if text in line), None)
+
+        with self.logged:
+            if not self.logged.wait_for(lambda: found() is not None, timeout):
+                raise AssertionError(f"no log line with {text!r}")
+        line = found()
+        assert line is not None
+        return line
 
     @property
     def base_url(self) -> str:
@@ -160,12 +176,15 @@ class DaemonFactory:
         )
         lines: queue.Queue[str | None] = queue.Queue()
         log_lines: list[str] = []
+        logged = threading.Condition()
 
         def read() -> None:
             assert process.stdout is not None
             for raw in process.stdout:
                 line = raw.decode("utf-8", "replace")
-                log_lines.append(line)
+                with logged:
+                    log_lines.append(line)
+                    logged.notify_all()
                 lines.put(line)
             lines.put(None)
 
@@ -182,7 +201,7 @@ class DaemonFactory:
             ports = _ready_ports(line)
             if ports is not None:
                 break
-        daemon = Daemon(process, ports["smtp"], ports["http"], self.workdir, log_lines)
+        daemon = Daemon(process, ports["smtp"], ports["http"], self.workdir, log_lines, logged)
         self.running.append(daemon)
         return daemon
 

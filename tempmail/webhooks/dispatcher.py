@@ -232,7 +232,11 @@ class WebhookDispatcher(Service):
         outcome = AttemptOutcome(attempt, delivery.webhook_id, delivered, retry_at, disable_reason)
         hook = await self.store.record_attempt(outcome, self.disable_after)
         if hook is not None and not hook.enabled:
-            log.warn("webhook {id} disabled: {reason}", id=hook.id, reason=hook.disabled_reason)
+            log.warn(
+                "webhook {webhook_disabled} disabled: {reason}",
+                webhook_disabled=hook.id,
+                reason=hook.disabled_reason,
+            )
 
 
 def _unless_cancelled(failure: Failure) -> None:
