@@ -9,11 +9,13 @@ real thing.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Concatenate, ParamSpec, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
@@ -39,6 +41,27 @@ from tempmail.models import (
 )
 
 __all__ = ["MemoryMailStore"]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _write(
+    method: Callable[Concatenate[MemoryMailStore, P], Deferred[R]],
+) -> Callable[Concatenate[MemoryMailStore, P], Deferred[R]]:
+    """
+    Refuse a write, as a full disk would, while C{fail_writes} is set or
+    after L{MemoryMailStore.close}.
+    """
+
+    @functools.wraps(method)
+    def write(self: MemoryMailStore, *args: P.args, **kwargs: P.kwargs) -> Deferred[R]:
+        if self.fail_writes or self._closed:
+            return fail(StorageUnavailable("the store refuses writes"))
+        return method(self, *args, **kwargs)
+
+    return write
 
 
 def _now() -> datetime:
@@ -76,11 +99,6 @@ class MemoryMailStore:
         self._deliveries: dict[str, tuple[NewDelivery, int, datetime | None]] = {}
         self._attempts: list[tuple[str, DeliveryAttempt]] = []
 
-    def _write_refused(self) -> Deferred[None] | None:
-        if self.fail_writes or self._closed:
-            return fail(StorageUnavailable("the store refuses writes"))
-        return None
-
     def _mailbox(self, address: str) -> _Mailbox:
         return self._mailboxes.setdefault(address, _Mailbox(int(time.time()), datetime.now(UTC)))
 
@@ -88,10 +106,8 @@ class MemoryMailStore:
         mailbox = self._where.get(id)
         return None if mailbox is None else self._mailboxes[mailbox].copies[id]
 
+    @_write
     def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: [])
         parsed, envelope = message.parsed, message.envelope
         attachments = tuple(
             AttachmentContent(
@@ -168,10 +184,8 @@ class MemoryMailStore:
         attachments = self._attachments.get(id, ())
         return succeed(attachments[index] if 0 <= index < len(attachments) else None)
 
+    @_write
     def set_seen(self, id: str, seen: bool) -> Deferred[bool | None]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: None)
         message = self._copy(id)
         if message is None:
             return succeed(None)
@@ -181,10 +195,8 @@ class MemoryMailStore:
         self._mailboxes[message.summary.mailbox].copies[id] = updated
         return succeed(True)
 
+    @_write
     def _delete(self, ids: list[str]) -> Deferred[list[MessageSummary]]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: [])
         deleted = []
         for id in ids:
             mailbox = self._where.pop(id, None)
@@ -243,10 +255,8 @@ class MemoryMailStore:
         box = self._mailboxes.get(mailbox)
         return box if box is not None and box.password_hash is not None else None
 
+    @_write
     def claim_mailbox(self, mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: False)
         box = self._mailbox(mailbox)
         if box.password_hash is not None:
             return succeed(False)
@@ -254,12 +264,10 @@ class MemoryMailStore:
         box.tokens[token.digest] = token.expires_at
         return succeed(True)
 
+    @_write
     def change_password(
         self, mailbox: str, password_hash: str, token: TokenGrant
     ) -> Deferred[bool]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: False)
         box = self._claimed(mailbox)
         if box is None:
             return succeed(False)
@@ -267,10 +275,8 @@ class MemoryMailStore:
         box.tokens = {token.digest: token.expires_at}
         return succeed(True)
 
+    @_write
     def release_mailbox(self, mailbox: str) -> Deferred[bool]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: False)
         box = self._claimed(mailbox)
         if box is None:
             return succeed(False)
@@ -278,10 +284,8 @@ class MemoryMailStore:
         box.tokens = {}
         return succeed(True)
 
+    @_write
     def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused.addCallback(lambda _: False)
         box = self._claimed(mailbox)
         if box is None:
             return succeed(False)
@@ -297,6 +301,7 @@ class MemoryMailStore:
 
     # Webhooks
 
+    @_write
     def create_webhook(
         self, mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
     ) -> Deferred[Webhook | None]:
@@ -314,6 +319,7 @@ class MemoryMailStore:
     def get_webhook(self, id: str) -> Deferred[Webhook | None]:
         return succeed(self._webhooks.get(id))
 
+    @_write
     def update_webhook(self, id: str, change: WebhookChange) -> Deferred[Webhook | None]:
         hook = self._webhooks.get(id)
         if hook is None:
@@ -331,6 +337,7 @@ class MemoryMailStore:
         self._webhooks[id] = hook
         return succeed(hook)
 
+    @_write
     def delete_webhook(self, id: str) -> Deferred[bool]:
         existed = self._webhooks.pop(id, None) is not None
         for delivery_id in [
@@ -349,10 +356,8 @@ class MemoryMailStore:
             ]
         )
 
+    @_write
     def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> Deferred[None]:
-        refused = self._write_refused()
-        if refused is not None:
-            return refused
         for delivery in deliveries:
             self._deliveries[delivery.id] = (delivery, 0, delivery.due_at)
         return succeed(None)
@@ -387,6 +392,7 @@ class MemoryMailStore:
             if new.webhook_id == webhook_id:
                 self._deliveries[id] = (new, attempts, None)
 
+    @_write
     def record_attempt(
         self, outcome: AttemptOutcome, disable_after: int
     ) -> Deferred[Webhook | None]:
