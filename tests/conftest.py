@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_twisted
+from twisted.internet.task import Clock
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tempmail.events import EventHub  # noqa: E402
+from tempmail.interfaces import IMailStore  # noqa: E402
+from tempmail.publishing import PublishingMailStore  # noqa: E402
+from tempmail.storage import StoreLocation, open_store  # noqa: E402
+from tempmail.testing import MemoryMailStore  # noqa: E402
 from tests.daemon import DaemonFactory  # noqa: E402
 
 
@@ -60,3 +67,21 @@ def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture(params=["sqlite", "memory", "publishing"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IMailStore]:
+    """
+    Each implementation of L{IMailStore} in turn, empty.
+    """
+    opened: IMailStore
+    if request.param == "sqlite":
+        opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")))
+    elif request.param == "memory":
+        opened = MemoryMailStore()
+    else:
+        opened = PublishingMailStore(MemoryMailStore(), EventHub(Clock()))
+    try:
+        yield opened
+    finally:
+        pytest_twisted.blockon(opened.close())

@@ -4,6 +4,7 @@ Helpers shared by the unit tests.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred, succeed
@@ -12,10 +13,12 @@ from twisted.python.failure import Failure
 
 from tempmail.access import MailboxAccess
 from tempmail.interfaces import IMailStore
+from tempmail.models import Envelope, IncomingMessage, ParsedAttachment, ParsedMessage
 from tempmail.passwords import hash_password, verify_password
 from tempmail.ratelimit import MemoryFailureLimiter
 
 T = TypeVar("T")
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def fired(d: Deferred[T]) -> T:
@@ -46,3 +49,25 @@ def synchronous_access(
         verify=lambda password, encoded: succeed(verify_password(password, encoded)),
         hasher=lambda password: succeed(hash_password(password)),
     )
+
+
+def incoming(
+    *recipients: str, subject: str = "hi", at: datetime = T0, attachments: int = 0
+) -> IncomingMessage:
+    parsed = ParsedMessage(
+        from_address="alice@sender.test",
+        to=("header@example.com",),
+        cc=("cc@example.com",),
+        subject=subject,
+        date=T0 - timedelta(minutes=1),
+        message_id="<m1@sender.test>",
+        text=f"text of {subject}",
+        html=f"<p>{subject}</p>",
+        headers=(("Subject", subject), ("X-Twice", "1"), ("X-Twice", "2")),
+        attachments=tuple(
+            ParsedAttachment(f"f{i}.bin", "application/octet-stream", None, False, bytes([i]) * 10)
+            for i in range(attachments)
+        ),
+    )
+    raw = f"Subject: {subject}\r\n\r\nbody\r\n".encode()
+    return IncomingMessage(Envelope("alice@sender.test", recipients, at), raw, parsed)

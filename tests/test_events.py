@@ -18,8 +18,7 @@ from tempmail.models import MessageSummary
 from tempmail.publishing import PublishingMailStore
 from tempmail.retention import BATCH, RetentionService
 from tempmail.testing import MemoryMailStore
-from tests.support import fired, synchronous_access
-from tests.test_store_contract import incoming
+from tests.support import fired, incoming, synchronous_access
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ import pytest_twisted
 
 from tempmail.storage import SchemaError, StoreLocation, open_store
 from tempmail.storage.schema import SCHEMA_VERSION, current_version
-from tests.test_store_contract import incoming
+from tests.support import incoming
 
 # Made by migration 1 (the first released schema) with one message filed in
 # two mailboxes: one@example.com (UID 7, seen, UIDNEXT 8) and two@example.com.

@@ -1,65 +1,21 @@
 """
-The IMailStore contract, run against every implementation: the SQLite store
-on a real file and the in-memory fake shipped in L{tempmail.testing}.  A fake
-that passes these tests behaves like the real thing.
+The IMailStore contract for messages, run against every implementation (the
+C{store} fixture in conftest.py): the SQLite store on a real file, the
+in-memory fake shipped in L{tempmail.testing}, and the publishing wrapper.
+A fake that passes these tests behaves like the real thing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 import pytest_twisted
-from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from tempmail.events import EventHub
 from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
-from tempmail.models import Envelope, IncomingMessage, ParsedAttachment, ParsedMessage
-from tempmail.publishing import PublishingMailStore
-from tempmail.storage import StoreLocation, open_store
 from tempmail.testing import MemoryMailStore
-
-T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "memory", "publishing"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IMailStore]:
-    opened: IMailStore
-    if request.param == "sqlite":
-        opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")))
-    elif request.param == "memory":
-        opened = MemoryMailStore()
-    else:
-        opened = PublishingMailStore(MemoryMailStore(), EventHub(Clock()))
-    try:
-        yield opened
-    finally:
-        pytest_twisted.blockon(opened.close())
-
-
-def incoming(
-    *recipients: str, subject: str = "hi", at: datetime = T0, attachments: int = 0
-) -> IncomingMessage:
-    parsed = ParsedMessage(
-        from_address="alice@sender.test",
-        to=("header@example.com",),
-        cc=("cc@example.com",),
-        subject=subject,
-        date=T0 - timedelta(minutes=1),
-        message_id="<m1@sender.test>",
-        text=f"text of {subject}",
-        html=f"<p>{subject}</p>",
-        headers=(("Subject", subject), ("X-Twice", "1"), ("X-Twice", "2")),
-        attachments=tuple(
-            ParsedAttachment(f"f{i}.bin", "application/octet-stream", None, False, bytes([i]) * 10)
-            for i in range(attachments)
-        ),
-    )
-    raw = f"Subject: {subject}\r\n\r\nbody\r\n".encode()
-    return IncomingMessage(Envelope("alice@sender.test", recipients, at), raw, parsed)
+from tests.support import T0, incoming
 
 
 def test_provides_the_interface(store: IMailStore) -> None:

@@ -24,8 +24,7 @@ from tempmail.webhooks.dispatcher import RETRY_STEPS, WebhookDispatcher, judge, 
 from tempmail.webhooks.payloads import parse_events
 from tempmail.webhooks.sender import AttemptResult, WebhookSender, signature
 from tempmail.webhooks.targets import TargetChecker, TargetRefused, address_allowed, normalise_url
-from tests.support import fired
-from tests.test_store_contract import incoming
+from tests.support import fired, incoming
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
