@@ -378,7 +378,9 @@ class SQLiteMailStore:
         copy refers to any more; return what was deleted.
         """
         cursor.execute(
-            f"SELECT {_SUMMARY_COLUMNS}, mm.message_id {_FROM_COPIES} WHERE {condition}", params
+            f"SELECT {_SUMMARY_COLUMNS}, mm.message_id {_FROM_COPIES} WHERE {condition} "
+            "ORDER BY mm.received_at, mm.uid",
+            params,
         )
         rows = cursor.fetchall()
         cursor.executemany("DELETE FROM mailbox_messages WHERE id = ?", [(row[0],) for row in rows])
