@@ -15,6 +15,7 @@ resyncs over REST, rather than losing events silently.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,15 @@ class SocketLimits:
 class _Counts:
     total: int = 0
     by_client: dict[str, int] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=64)
+def encoded_frame(event: MailEvent) -> bytes | None:
+    """
+    The frame's bytes, built once per event however many sockets send it.
+    """
+    frame = event_frame(event)
+    return None if frame is None else json.dumps(frame, ensure_ascii=False).encode("utf-8")
 
 
 def event_frame(event: MailEvent) -> dict[str, Any] | None:
@@ -173,7 +183,7 @@ class MailboxSocket(WebSocketServerProtocol):
             return
         if self._subscription is None:
             self._subscription = self.factory.hub.subscribe(self.mailbox, self._on_event)
-            self._send_frame({"type": "Connected", "address": self.mailbox})
+            self._send_frame(json.dumps({"type": "Connected", "address": self.mailbox}).encode())
 
     def _refuse(self, code: int, reason: str) -> None:
         self._unsubscribe()
@@ -215,11 +225,11 @@ class MailboxSocket(WebSocketServerProtocol):
             # Claimed, released or re-keyed: the credentials must still fit.
             Deferred.fromCoroutine(self._authorize())
             return
-        frame = event_frame(event)
+        frame = encoded_frame(event)
         if frame is not None:
             self._send_frame(frame)
 
-    def _send_frame(self, frame: dict[str, Any]) -> None:
+    def _send_frame(self, frame: bytes) -> None:
         if self._backpressure.paused:
             self._backlog += 1
             if self._backlog > self.factory.limits.max_backlog:
@@ -227,7 +237,7 @@ class MailboxSocket(WebSocketServerProtocol):
                 return
         else:
             self._backlog = 0
-        self.sendMessage(json.dumps(frame, ensure_ascii=False).encode("utf-8"))
+        self.sendMessage(frame)
 
 
 class MailboxSocketFactory(WebSocketServerFactory):
