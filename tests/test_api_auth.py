@@ -31,10 +31,12 @@ MAILBOX_ROUTES = [
     ("GET", "/api/emails/bob", 200),
     ("DELETE", "/api/emails/bob", 200),
     ("GET", "/api/email/{id}", 200),
+    ("PATCH", "/api/email/{id}", 200),
     ("DELETE", "/api/email/{id}", 200),
     ("GET", "/api/email/{id}/raw", 200),
     ("GET", "/api/email/{id}/attachments/0", 200),
 ]
+BODIES = {"PATCH": {"seen": True}}
 
 
 class Locked:
@@ -74,7 +76,7 @@ async def test_locked_routes_refuse_without_credentials(
 ) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic Ym9iOng="}):
         code, response_headers, body = await locked.client.request(
-            method, path.format(id=locked.id), headers=headers
+            method, path.format(id=locked.id), BODIES.get(method), headers
         )
         assert code == 401, (headers, body)
         assert response_headers.getRawHeaders(b"www-authenticate") == [b'Bearer realm="tempmail"']
@@ -98,7 +100,7 @@ async def test_locked_routes_open_with_each_credential(
     }[way]
     if way == "password":
         url = with_password(url)
-    code, _, body = await locked.client.request(method, url, headers=headers)
+    code, _, body = await locked.client.request(method, url, BODIES.get(method), headers)
     assert code == status, body
 
 

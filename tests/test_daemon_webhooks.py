@@ -174,6 +174,15 @@ def test_a_locked_mailbox_guards_its_webhooks(daemon: DaemonFactory, receiver: R
             {"mailbox_address": variant, "webhook_url": receiver.url, "events": ["arrival"]},
         )
         assert response.status == 401, variant
+    put = server.send_json("PUT", f"/api/webhook/{hook['id']}", {"enabled": False})
+    assert put.status == 401
+    authorised = server.send_json(
+        "PUT",
+        f"/api/webhook/{hook['id']}",
+        {"enabled": False},
+        {"Authorization": f"Bearer {token}"},
+    )
+    assert authorised.status == 200 and authorised.json()["enabled"] is False
     for method, path in (
         ("GET", f"/api/webhook/{hook['id']}"),
         ("GET", "/api/webhooks/victim"),
@@ -185,8 +194,6 @@ def test_a_locked_mailbox_guards_its_webhooks(daemon: DaemonFactory, receiver: R
         assert server.http(method, path, headers={"Authorization": f"Bearer {token}"}).status in (
             200,
         ), path
-    put = server.send_json("PUT", f"/api/webhook/{hook['id']}", {"enabled": False})
-    assert put.status == 401
 
 
 def test_test_endpoint_and_updates(daemon: DaemonFactory, receiver: Receiver) -> None:

@@ -6,8 +6,10 @@ the real daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import smtplib
+import socket as socket_module
 from typing import Any
 
 import pytest
@@ -181,3 +183,22 @@ def test_two_hundred_sockets_all_get_the_event(daemon: DaemonFactory) -> None:
     frames = asyncio.run(crowd())
     assert len(frames) == 200
     assert {(f["type"], f["subject"]) for f in frames} == {("Email", "for everyone")}
+
+
+def test_a_dead_peer_is_dropped_after_unanswered_pings(daemon: DaemonFactory) -> None:
+    server = daemon.start(WS_PING_INTERVAL="0.5s")
+    with socket_module.create_connection(("127.0.0.1", server.http_port), timeout=TIMEOUT) as raw:
+        raw.sendall(
+            b"GET /api/ws/dead@example.com HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        received = b""
+        # Read, never answering the pings, until the server gives up on us
+        # (closing or aborting the connection; a hang fails on the timeout).
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := raw.recv(4096):
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 101")
+    # A ping frame (opcode 0x9) came before the server closed the connection.
+    assert b"\x89" in received.split(b"\r\n\r\n", 1)[1]
