@@ -243,6 +243,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Webhooks one mailbox may have.",
     ),
     Setting(
+        "WEBHOOK_LOG_RETENTION",
+        "7d",
+        values.parse_duration,
+        "How long finished webhook deliveries and their attempt log are kept.",
+    ),
+    Setting(
         "SMTP_SSL_ENABLED",
         "false",
         values.parse_bool,
@@ -343,6 +349,7 @@ class Settings:
     webhook_concurrency: int
     webhook_concurrency_per_webhook: int
     webhook_max_per_mailbox: int
+    webhook_log_retention: float
     smtp_ssl_enabled: bool
     smtp_starttls_port: int
     smtp_ssl_port: int

@@ -144,7 +144,9 @@ class IMailStore(Interface):
     def claim_mailbox(mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
         """
         Lock an unclaimed mailbox with a password and store its first token,
-        atomically.  Fires C{False}, changing nothing, if it is claimed.
+        atomically.  Webhooks added while it was open (by anyone) are
+        removed, so a claim leaves no other listener.  Fires C{False},
+        changing nothing, if it is claimed.
         """
 
     def change_password(mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
@@ -212,12 +214,22 @@ class IMailStore(Interface):
         """
 
     def due_deliveries(
-        now: datetime, limit: int, exclude: Sequence[str] = ()
+        now: datetime,
+        limit: int,
+        exclude: Sequence[str] = (),
+        skip_webhooks: Sequence[str] = (),
     ) -> Deferred[list[DueDelivery]]:
         """
         Return up to C{limit} pending deliveries of enabled webhooks whose
-        next attempt is due at C{now}, soonest first, leaving out C{exclude}
-        (those already being attempted).
+        next attempt is due at C{now}, soonest first, leaving out the
+        deliveries in C{exclude} (being attempted) and the webhooks in
+        C{skip_webhooks} (busy), so one slow target cannot starve the rest.
+        """
+
+    def prune_deliveries(finished_before: datetime) -> Deferred[int]:
+        """
+        Delete finished deliveries (and their attempts) created before
+        C{finished_before}; fires with how many went.
         """
 
     def record_attempt(outcome: AttemptOutcome, disable_after: int) -> Deferred[Webhook | None]:

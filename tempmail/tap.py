@@ -125,6 +125,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         disable_after=settings.webhook_disable_after,
         concurrency=settings.webhook_concurrency,
         per_webhook=settings.webhook_concurrency_per_webhook,
+        keep_log_for=timedelta(seconds=settings.webhook_log_retention),
     ).setServiceParent(daemon)
 
     if settings.email_retention_hours is not None or settings.max_emails_per_mailbox is not None:

@@ -262,6 +262,8 @@ class MemoryMailStore:
             return succeed(False)
         box.password_hash = password_hash
         box.tokens[token.digest] = token.expires_at
+        for hook in [h for h in self._webhooks.values() if h.mailbox == mailbox]:
+            self.delete_webhook(hook.id)
         return succeed(True)
 
     @_write
@@ -363,7 +365,11 @@ class MemoryMailStore:
         return succeed(None)
 
     def due_deliveries(
-        self, now: datetime, limit: int, exclude: Sequence[str] = ()
+        self,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[str] = (),
+        skip_webhooks: Sequence[str] = (),
     ) -> Deferred[list[DueDelivery]]:
         due = []
         for new, attempts, next_at in self._deliveries.values():
@@ -372,6 +378,7 @@ class MemoryMailStore:
                 next_at is None
                 or next_at > now
                 or new.id in exclude
+                or new.webhook_id in skip_webhooks
                 or not hook
                 or not hook.enabled
             ):
@@ -387,6 +394,17 @@ class MemoryMailStore:
         due.sort(key=lambda pair: pair[0])
         return succeed([delivery for _, delivery in due[:limit]])
 
+    def prune_deliveries(self, finished_before: datetime) -> Deferred[int]:
+        finished = [
+            id
+            for id, (new, _, next_at) in self._deliveries.items()
+            if next_at is None and new.due_at < finished_before
+        ]
+        for id in finished:
+            del self._deliveries[id]
+        self._attempts = [(hook, a) for hook, a in self._attempts if a.delivery_id not in finished]
+        return succeed(len(finished))
+
     def _abandon_pending(self, webhook_id: str) -> None:
         for id, (new, attempts, _) in list(self._deliveries.items()):
             if new.webhook_id == webhook_id:
@@ -400,7 +418,9 @@ class MemoryMailStore:
         if attempt.delivery_id not in self._deliveries:
             return succeed(None)
         new, _, _ = self._deliveries[attempt.delivery_id]
-        self._deliveries[attempt.delivery_id] = (new, attempt.attempt, outcome.retry_at)
+        hook = self._webhooks.get(outcome.webhook_id)
+        retry_at = outcome.retry_at if hook is not None and hook.enabled else None
+        self._deliveries[attempt.delivery_id] = (new, attempt.attempt, retry_at)
         self._attempts.append((outcome.webhook_id, attempt))
         hook = self._webhooks.get(outcome.webhook_id)
         if hook is None:

@@ -164,9 +164,21 @@ def test_private_targets_are_refused_alike(daemon: DaemonFactory, receiver: Rece
 
 def test_a_locked_mailbox_guards_its_webhooks(daemon: DaemonFactory, receiver: Receiver) -> None:
     server = daemon.start(**PRIVATE_OK)
-    hook = create(server, receiver, ["arrival"], address="victim")
+    spy = create(server, receiver, ["arrival"], address="victim")
     claimed = server.send_json("POST", "/api/mailbox/victim/claim", {"password": "s3cret-pass"})
     token = claimed.json()["token"]
+    owner = {"Authorization": f"Bearer {token}"}
+    # The claim removed the webhook someone added while the mailbox was open.
+    assert server.http("GET", "/api/webhooks/victim", headers=owner).json() == {"webhooks": []}
+    assert server.http("GET", f"/api/webhook/{spy['id']}", headers=owner).status == 401
+    created = server.send_json(
+        "POST",
+        "/api/webhooks",
+        {"mailbox_address": "victim", "webhook_url": receiver.url, "events": ["arrival"]},
+        owner,
+    )
+    assert created.status == 200
+    hook = created.json()
     for variant in ("VICTIM", "victim@tempmail.local", " Victim@TEMPMAIL.local "):
         response = server.send_json(
             "POST",

@@ -120,6 +120,7 @@ def test_locked_mailbox_needs_a_token(daemon: DaemonFactory) -> None:
     token = claimed.json()["token"]
 
     with socket(server, "locked") as ws:
+        ws.send("hello?")  # Not a token: ignored.
         ws.send(json.dumps({"token": "not-the-token"}))
         assert close_code(ws) == 4001
     with socket(server, "locked", "?token=wrong") as ws:

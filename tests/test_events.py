@@ -260,3 +260,40 @@ def test_a_client_that_stops_reading_is_told_to_resync() -> None:
     socket._on_event(event)
     assert len(sent) == 4
     assert closed == [(4000, "too slow: reload the mailbox over REST")]
+
+
+class SlowLockStore(MemoryMailStore):
+    """
+    Once armed, leaves the next lock lookup unanswered, like a busy database.
+    """
+
+    slow = False
+
+    def password_hash(self, mailbox: str) -> Deferred[str | None]:
+        if self.slow:
+            self.slow = False
+            return Deferred()
+        return super().password_hash(mailbox)
+
+
+def test_a_token_message_may_overtake_the_first_lock_check() -> None:
+    store = SlowLockStore()
+    clock = Clock()
+    access = synchronous_access(store, clock)
+    granted = fired(Deferred.fromCoroutine(access.claim("a@x.test", "s3cret-pass")))
+    store.slow = True
+    factory = MailboxSocketFactory(EventHub(clock), access, clock)
+    socket = MailboxSocket()
+    socket.factory = factory
+    socket.mailbox = "a@x.test"
+    sent: list[bytes] = []
+    closed: list[Any] = []
+    socket.sendMessage = lambda payload, *a, **kw: sent.append(payload)  # type: ignore[method-assign]
+    socket.sendClose = lambda code=None, reason=None: closed.append(code)  # type: ignore[method-assign]
+
+    first = Deferred.fromCoroutine(socket._authorize(first=True))
+    assert not first.called  # the lock lookup is still out
+    socket.onMessage(b'{"token": "%s"}' % granted.token.encode(), False)
+    assert sent == [b'{"type": "Connected", "address": "a@x.test"}']
+    clock.advance(30)
+    assert closed == []

@@ -135,3 +135,40 @@ async def test_deliveries_retry_succeed_and_disable(store: IMailStore) -> None:
     assert (
         await store.record_attempt(AttemptOutcome(attempt("d2", 1, 200), hook.id, True), 3) is None
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_busy_webhooks_are_skipped_and_finished_deliveries_pruned(store: IMailStore) -> None:
+    busy = await store.create_webhook("p@x.test", "https://a.test/", ("arrival",), "s", 20)
+    free = await store.create_webhook("p@x.test", "https://b.test/", ("arrival",), "s", 20)
+    assert busy is not None and free is not None
+    await store.add_deliveries(
+        [NewDelivery(f"a{n}", busy.id, "arrival", b"{}", T0) for n in range(5)]
+        + [NewDelivery("b0", free.id, "arrival", b"{}", T0 + timedelta(seconds=1))]
+    )
+    due = await store.due_deliveries(LATER, limit=2, skip_webhooks=[busy.id])
+    assert [d.id for d in due] == ["b0"]
+    await store.record_attempt(AttemptOutcome(attempt("b0", 1, 200), free.id, True), 50)
+    assert await store.prune_deliveries(T0 + timedelta(seconds=2)) == 1
+    assert await store.list_attempts(free.id, 10) == []
+    # Pending deliveries are kept, however old.
+    assert len(await store.due_deliveries(LATER, limit=10)) == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_claiming_removes_webhooks_added_while_open(store: IMailStore) -> None:
+    await store.create_webhook("c@x.test", "https://spy.test/", ("arrival",), "s", 20)
+    assert await store.claim_mailbox("c@x.test", "h", TokenGrant("t", LATER))
+    assert await store.list_webhooks("c@x.test") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_retry_for_a_webhook_switched_off_meanwhile_is_dropped(store: IMailStore) -> None:
+    hook = await store.create_webhook("o@x.test", "https://a.test/", ("arrival",), "s", 20)
+    assert hook is not None
+    await store.add_deliveries([NewDelivery("o1", hook.id, "arrival", b"{}", T0)])
+    await store.update_webhook(hook.id, WebhookChange(enabled=False))
+    retry = AttemptOutcome(attempt("o1", 1, 500), hook.id, False, T0 + timedelta(seconds=10))
+    await store.record_attempt(retry, 50)
+    await store.update_webhook(hook.id, WebhookChange(enabled=True))
+    assert await store.due_deliveries(LATER, limit=10) == []

@@ -117,6 +117,7 @@ def test_events_accept_the_original_capitals() -> None:
         (200, (True, False, None)),
         (204, (True, False, None)),
         (410, (False, False, "the target answered 410 Gone")),
+        (302, (False, False, None)),
         (400, (False, False, None)),
         (404, (False, False, None)),
         (408, (False, True, None)),
@@ -270,3 +271,38 @@ def test_concurrency_is_bounded_and_nothing_is_dropped() -> None:
     )
     assert len([a for a in delivered if a.status == 200]) >= 40
     stop(clock, dispatcher)
+
+
+def test_a_slow_webhook_does_not_starve_the_others() -> None:
+    clock, stub, target, store, dispatcher = harness([None] * 100, concurrency=3, per_webhook=1)
+    slow = fired(store.create_webhook("a@x.test", "https://slow.test/", ("arrival",), "k", 20))
+    fired(store.create_webhook("b@x.test", "https://quick.test/", ("arrival",), "k", 20))
+    for n in range(30):
+        fired(store.deliver(incoming("a@x.test", subject=str(n))))
+    dispatcher.startService()
+    run(clock, stub, 0)
+    fired(store.deliver(incoming("b@x.test", subject="quick")))
+    run(clock, stub, 1)
+    hosts = [r.requestHeaders.getRawHeaders(b"host")[0] for r in target.requests]
+    assert hosts.count(b"slow.test") == 1
+    assert hosts.count(b"quick.test") == 1
+    assert fired(store.list_attempts(slow.id, 10)) == []
+    stop(clock, dispatcher)
+
+
+def test_a_name_that_does_not_resolve_is_retried() -> None:
+    def unresolvable(host: str, port: int) -> Deferred[list[str]]:
+        from twisted.internet.defer import fail
+
+        return fail(OSError("no such name"))
+
+    clock = Clock()
+    sender = WebhookSender(clock, TargetChecker(resolve=unresolvable), lambda t: None)
+    result = fired(sender.send("https://gone.test/", "k", "arrival", "d", b"{}"))
+    assert (result.refused, result.error) == (False, "the URL's host does not resolve")
+    assert judge(result) == (False, True, None)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_are_final(status: int) -> None:
+    assert judge(AttemptResult(status, None, 1)) == (False, False, None)

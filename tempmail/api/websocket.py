@@ -133,6 +133,7 @@ class MailboxSocket(WebSocketServerProtocol):
         self.credentials = Credentials()
         self._subscription: Subscription | None = None
         self._token_timeout: IDelayedCall | None = None
+        self._token_message_seen = False
         self._backpressure = _Backpressure()
         self._backlog = 0
         self._counted = False
@@ -171,37 +172,45 @@ class MailboxSocket(WebSocketServerProtocol):
         try:
             await self.factory.access.authorize(self.mailbox, self.credentials)
         except AccessDenied:
+            if self._subscription is not None and first:
+                return  # A token message overtook this check and opened the socket.
             if first and self.credentials.bearer is None:
-                self._token_timeout = self.factory.clock.callLater(
-                    TOKEN_WAIT, self._refuse, CLOSE_UNAUTHORIZED, "no token sent"
-                )
-            else:
-                self._refuse(CLOSE_UNAUTHORIZED, "this mailbox is locked: send its token")
+                if not self._token_message_seen:
+                    self._token_timeout = self.factory.clock.callLater(
+                        TOKEN_WAIT, self._refuse, CLOSE_UNAUTHORIZED, "no token sent"
+                    )
+                return  # The token message's own check decides.
+            self._refuse(CLOSE_UNAUTHORIZED, "this mailbox is locked: send its token")
             return
         except TooManyFailures:
             self._refuse(CLOSE_TOO_MANY_FAILURES, "too many failed attempts")
             return
+        if self._token_timeout is not None and self._token_timeout.active():
+            self._token_timeout.cancel()
         if self._subscription is None:
             self._subscription = self.factory.hub.subscribe(self.mailbox, self._on_event)
-            self._send_frame(json.dumps({"type": "Connected", "address": self.mailbox}).encode())
+            connected = {"type": "Connected", "address": self.mailbox}
+            self._send_frame(json.dumps(connected, ensure_ascii=False).encode("utf-8"))
 
     def _refuse(self, code: int, reason: str) -> None:
         self._unsubscribe()
         self.sendClose(code, reason)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self._token_timeout is None or not self._token_timeout.active():
+        if self._subscription is not None or self._token_message_seen:
             return  # Clients have nothing else to say; the original ignored it too.
-        self._token_timeout.cancel()
-        self._token_timeout = None
         try:
             message = json.loads(payload)
             token = message.get("token") if isinstance(message, dict) else None
         except ValueError:
             token = None
         if not isinstance(token, str) or not token:
-            self._refuse(CLOSE_UNAUTHORIZED, 'expected {"token": "..."}')
-            return
+            return  # Not a token: a locked mailbox's socket still closes on time.
+        # A socket that is not open yet takes its token from the first
+        # message carrying one, whether or not the first check has answered.
+        self._token_message_seen = True
+        if self._token_timeout is not None and self._token_timeout.active():
+            self._token_timeout.cancel()
         self.credentials = Credentials(bearer=token, client=self.client_address)
         Deferred.fromCoroutine(self._authorize())
 

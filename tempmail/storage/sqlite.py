@@ -465,9 +465,22 @@ class SQLiteMailStore:
         return self._run(sqlite_webhooks.add_deliveries, list(deliveries), write=True)
 
     def due_deliveries(
-        self, now: datetime, limit: int, exclude: Sequence[str] = ()
+        self,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[str] = (),
+        skip_webhooks: Sequence[str] = (),
     ) -> Deferred[list[DueDelivery]]:
-        return self._run(sqlite_webhooks.due_deliveries, to_micros(now), limit, list(exclude))
+        return self._run(
+            sqlite_webhooks.due_deliveries,
+            to_micros(now),
+            limit,
+            list(exclude),
+            list(skip_webhooks),
+        )
+
+    def prune_deliveries(self, finished_before: datetime) -> Deferred[int]:
+        return self._run(sqlite_webhooks.prune_deliveries, to_micros(finished_before), write=True)
 
     def record_attempt(
         self, outcome: AttemptOutcome, disable_after: int

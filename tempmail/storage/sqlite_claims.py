@@ -72,6 +72,7 @@ def claim_mailbox(cursor: Any, mailbox: str, password_hash: str, token: TokenGra
     row = cursor.fetchone()
     if row is None:
         return False
+    cursor.execute("DELETE FROM webhooks WHERE mailbox_id = ?", (row[0],))
     _store_token(cursor, row[0], token)
     return True
 

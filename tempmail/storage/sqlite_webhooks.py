@@ -115,23 +115,27 @@ def add_deliveries(cursor: Any, deliveries: Sequence[NewDelivery]) -> None:
         "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, state, "
         "next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
         [
-            (d.id, d.webhook_id, d.event, d.payload, now_micros(), to_micros(d.due_at))
+            # A delivery is created due: its first attempt time is its birth.
+            (d.id, d.webhook_id, d.event, d.payload, to_micros(d.due_at), to_micros(d.due_at))
             for d in deliveries
         ],
     )
 
 
 def due_deliveries(
-    cursor: Any, now_us: int, limit: int, exclude: Sequence[str]
+    cursor: Any, now_us: int, limit: int, exclude: Sequence[str], skip_webhooks: Sequence[str]
 ) -> list[DueDelivery]:
-    marks = ",".join("?" * len(exclude))
-    skip = f"AND d.id NOT IN ({marks})" if exclude else ""
+    skip = ""
+    if exclude:
+        skip += f" AND d.id NOT IN ({','.join('?' * len(exclude))})"
+    if skip_webhooks:
+        skip += f" AND d.webhook_id NOT IN ({','.join('?' * len(skip_webhooks))})"
     cursor.execute(
         "SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts "
         "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-        f"WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 {skip} "
+        f"WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1{skip} "
         "ORDER BY d.next_attempt_at LIMIT ?",
-        (now_us, *exclude, limit),
+        (now_us, *exclude, *skip_webhooks, limit),
     )
     return [
         DueDelivery(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6])
@@ -164,16 +168,21 @@ def record_attempt(cursor: Any, outcome: AttemptOutcome, disable_after: int) -> 
             attempt.duration_ms,
         ),
     )
+    cursor.execute("SELECT enabled FROM webhooks WHERE id = ?", (outcome.webhook_id,))
+    enabled = bool(cursor.fetchone()[0])
     if outcome.delivered:
         state = "delivered"
+    elif outcome.retry_at is None:
+        state = "failed"
     else:
-        state = "pending" if outcome.retry_at is not None else "failed"
+        # Switched off while this attempt ran: do not bring the delivery back.
+        state = "pending" if enabled else "abandoned"
     cursor.execute(
         "UPDATE webhook_deliveries SET attempts = ?, state = ?, next_attempt_at = ? WHERE id = ?",
         (
             attempt.attempt,
             state,
-            None if outcome.retry_at is None else to_micros(outcome.retry_at),
+            None if state != "pending" or outcome.retry_at is None else to_micros(outcome.retry_at),
             attempt.delivery_id,
         ),
     )
@@ -211,3 +220,10 @@ def list_attempts(cursor: Any, webhook_id: str, limit: int) -> list[DeliveryAtte
         DeliveryAttempt(row[0], row[1], row[2], from_micros(row[3]), row[4], row[5], row[6])
         for row in cursor.fetchall()
     ]
+
+
+def prune_deliveries(cursor: Any, before_us: int) -> int:
+    cursor.execute(
+        "DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?", (before_us,)
+    )
+    return int(cursor.rowcount)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,7 @@ log = Logger()
 # Delays before attempts 2, 3, ... in units of the retry base (10 s by
 # default): 10 s, 1 min, 5 min, 15 min, 40 min; six attempts span an hour.
 RETRY_STEPS = (1, 6, 30, 90, 240)
+PRUNE_INTERVAL = 3600.0
 
 
 def retry_delay(attempts_made: int, base: float, jitter: Callable[[], float]) -> float:
@@ -50,8 +52,9 @@ def judge(result: AttemptResult) -> tuple[bool, bool, str | None]:
     """
     What an attempt means: C{(delivered, worth retrying, disable reason)}.
 
-    2xx is delivered; 410 disables the webhook; other 4xx (but 408 and 429)
-    and refused targets are final; the rest is retried.
+    2xx is delivered; 410 disables the webhook; redirects (never followed),
+    other 4xx (but 408 and 429) and refused targets are final; the rest is
+    retried.
     """
     status = result.status
     if result.refused:
@@ -60,7 +63,7 @@ def judge(result: AttemptResult) -> tuple[bool, bool, str | None]:
         return True, False, None
     if status == 410:
         return False, False, "the target answered 410 Gone"
-    if status is not None and 400 <= status < 500 and status not in (408, 429):
+    if status is not None and 300 <= status < 500 and status not in (408, 429):
         return False, False, None
     return False, True, None
 
@@ -83,6 +86,7 @@ class WebhookDispatcher(Service):
         per_webhook: int = 2,
         poll_interval: float = 1.0,
         jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2),
+        keep_log_for: timedelta = timedelta(days=7),
     ) -> None:
         self.setName("webhooks")
         self.store = store
@@ -100,8 +104,11 @@ class WebhookDispatcher(Service):
         self._sending: dict[str, tuple[str, Deferred[None]]] = {}
         self._pumping = False
         self._pump_again = False
+        self.keep_log_for = keep_log_for
         self._poll = LoopingCall(self.pump)
         self._poll.clock = clock
+        self._prune = LoopingCall(self._prune_log)
+        self._prune.clock = clock
         # Retries come due between polls; a short retry base (in tests)
         # polls as often.
         self._poll_interval = min(poll_interval, retry_base)
@@ -115,6 +122,7 @@ class WebhookDispatcher(Service):
         # The poll finds retries that have come due, and, at startup, the
         # deliveries a previous run left pending.
         self._poll.start(self._poll_interval, now=True)
+        self._prune.start(PRUNE_INTERVAL, now=False)
 
     async def _stop(self) -> None:
         # Let events already published reach us, and store what they made.
@@ -130,9 +138,20 @@ class WebhookDispatcher(Service):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
-        if self._poll.running:
-            self._poll.stop()
+        for loop in (self._poll, self._prune):
+            if loop.running:
+                loop.stop()
         return Deferred.fromCoroutine(self._stop())
+
+    def _prune_log(self) -> Deferred[None]:
+        """
+        Forget finished deliveries (bodies and attempt log) past their keep.
+        """
+        pruned = self.store.prune_deliveries(self._now() - self.keep_log_for)
+        return pruned.addCallbacks(
+            lambda count: None,
+            lambda f: log.failure("pruning webhook deliveries failed", f),
+        )
 
     # Events to deliveries
 
@@ -178,28 +197,37 @@ class WebhookDispatcher(Service):
         d = Deferred.fromCoroutine(self._pump())
         d.addErrback(lambda f: log.failure("webhook pump failed", f))
 
+    def _busy_webhooks(self) -> list[str]:
+        counts = Counter(hook for hook, _ in self._sending.values())
+        return [hook for hook, count in counts.items() if count >= self.per_webhook]
+
     async def _pump(self) -> None:
         try:
-            while True:
+            while self.running:
                 self._pump_again = False
+                started = 0
                 room = self.concurrency - len(self._sending)
                 if room > 0:
                     due = await self.store.due_deliveries(
-                        self._now(), room * 4, exclude=list(self._sending)
+                        self._now(),
+                        room,
+                        exclude=list(self._sending),
+                        skip_webhooks=self._busy_webhooks(),
                     )
-                    for delivery in due:
-                        self._maybe_send(delivery)
-                if not self._pump_again or not self.running:
+                    started = sum(self._maybe_send(delivery) for delivery in due)
+                # Go round again if that filled a webhook (others may be due)
+                # or if something finished meanwhile.
+                if not (started or self._pump_again):
                     return
         finally:
             self._pumping = False
 
-    def _maybe_send(self, delivery: DueDelivery) -> None:
+    def _maybe_send(self, delivery: DueDelivery) -> bool:
         if len(self._sending) >= self.concurrency:
-            return
+            return False
         busy = sum(1 for hook, _ in self._sending.values() if hook == delivery.webhook_id)
         if busy >= self.per_webhook:
-            return
+            return False
         d = Deferred.fromCoroutine(self._send(delivery))
         self._sending[delivery.id] = (delivery.webhook_id, d)
 
@@ -209,6 +237,7 @@ class WebhookDispatcher(Service):
 
         d.addErrback(_unless_cancelled)
         d.addBoth(done)
+        return True
 
     async def _send(self, delivery: DueDelivery) -> None:
         result = await self.sender.send(

@@ -29,7 +29,7 @@ from twisted.web.client import Agent, HTTPConnectionPool, ResponseNeverReceived
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from tempmail.webhooks.targets import Target, TargetChecker, TargetRefused
+from tempmail.webhooks.targets import Target, TargetChecker, TargetRefused, TargetUnresolved
 
 MAX_RESPONSE_BODY = 64 * 1024
 USER_AGENT = b"tempmail-webhooks/1"
@@ -136,6 +136,8 @@ class WebhookSender:
         async def attempt() -> AttemptResult:
             try:
                 target = await self.checker.check(url)
+            except TargetUnresolved as e:
+                return finished(None, str(e))
             except TargetRefused as e:
                 return finished(None, str(e), refused=True)
             headers = {

@@ -30,6 +30,13 @@ class TargetRefused(Exception):
     """
 
 
+class TargetUnresolved(TargetRefused):
+    """
+    The URL's host does not resolve now; that may pass, so an attempt that
+    meets it is retried.
+    """
+
+
 @dataclass(frozen=True)
 class Target:
     """
@@ -126,7 +133,7 @@ class TargetChecker:
             try:
                 addresses = await self.resolve(parts.hostname, port)
             except OSError:
-                raise TargetRefused("the URL's host does not resolve") from None
+                raise TargetUnresolved("the URL's host does not resolve") from None
         # Every address must pass: a name with one public and one private
         # record must not be a way in.
         if not addresses or not all(address_allowed(a, self.allow_private) for a in addresses):
