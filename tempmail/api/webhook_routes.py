@@ -1,0 +1,173 @@
+"""
+The webhook routes: create, list, read, change, delete, test, and the
+delivery log, each under its mailbox's lock.  See C{docs/WEBHOOKS.md}.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.web.iweb import IRequest
+
+from tempmail.access import AccessDenied
+from tempmail.api.requests import credentials, int_query, json_body
+from tempmail.api.responses import ApiError, json_response
+from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UUID_PATTERN, RouteBase, app
+from tempmail.api.serialise import attempt_json, webhook_json
+from tempmail.models import Webhook, WebhookChange
+from tempmail.webhooks.payloads import parse_events, ping_payload
+from tempmail.webhooks.sender import WebhookSender
+from tempmail.webhooks.targets import TargetChecker, TargetRefused
+
+_NO_SUCH_WEBHOOK = "no such webhook, or its mailbox is locked"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """
+    What the webhook routes need: where targets are checked, how test
+    events are sent, and how many webhooks a mailbox may have.
+    """
+
+    checker: TargetChecker
+    sender: WebhookSender
+    max_per_mailbox: int = 20
+
+
+def new_secret() -> str:
+    """
+    A webhook's signing secret.
+    """
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookRoutes(RouteBase):
+    """
+    A mailbox's webhooks.
+    """
+
+    webhooks: WebhookSettings | None
+
+    async def _open_webhook(
+        self, request: IRequest, id: str, body: dict[str, Any] | None = None
+    ) -> Webhook:
+        """
+        The webhook C{id}, if the client may use its mailbox; unknown ids
+        are refused like locked ones (see L{_open_message}).
+        """
+        presented = credentials(request, body)
+        hook = await self.store.get_webhook(id) if UUID_PATTERN.match(id) else None
+        if hook is None:
+            if self.access.is_admin(presented):
+                raise ApiError(404, "Webhook not found")
+            raise AccessDenied(_NO_SUCH_WEBHOOK)
+        try:
+            await self.access.authorize(hook.mailbox, presented)
+        except AccessDenied:
+            raise AccessDenied(_NO_SUCH_WEBHOOK) from None
+        return hook
+
+    def _webhooks_enabled(self) -> WebhookSettings:
+        if self.webhooks is None:
+            raise ApiError(404, "webhooks are not enabled")
+        return self.webhooks
+
+    async def _checked_url(self, text: Any) -> str:
+        if not isinstance(text, str):
+            raise ApiError(400, "webhook_url is required and must be a string")
+        try:
+            return (await self._webhooks_enabled().checker.check(text)).url
+        except TargetRefused as e:
+            raise ApiError(400, f"webhook_url refused: {e}") from None
+
+    @staticmethod
+    def _events(values: Any) -> tuple[str, ...]:
+        try:
+            return parse_events(values)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+
+    @app.route("/api/webhooks", methods=["POST"])
+    async def create_webhook(self, request: IRequest) -> bytes:
+        settings = self._webhooks_enabled()
+        body = json_body(request)
+        address = body.get("mailbox_address")
+        if not isinstance(address, str):
+            raise ApiError(400, "mailbox_address is required and must be a string")
+        # The lock of the normalised mailbox: Bob, bob and bob@DOMAIN are one.
+        mailbox = self._mailbox(address)
+        await self.access.authorize(mailbox, credentials(request, body))
+        events = self._events(body.get("events", ["arrival"]))
+        url = await self._checked_url(body.get("webhook_url"))
+        hook = await self.store.create_webhook(
+            mailbox, url, events, new_secret(), settings.max_per_mailbox
+        )
+        if hook is None:
+            raise ApiError(400, f"a mailbox can have at most {settings.max_per_mailbox} webhooks")
+        return json_response(request, webhook_json(hook, with_secret=True))
+
+    @app.route("/api/webhooks/<string:address>", methods=["GET"])
+    async def list_webhooks(self, request: IRequest, address: str) -> bytes:
+        mailbox = await self._open_mailbox(request, address)
+        hooks = await self.store.list_webhooks(mailbox)
+        return json_response(request, {"webhooks": [webhook_json(h) for h in hooks]})
+
+    @app.route("/api/webhook/<string:id>", methods=["GET"])
+    async def get_webhook(self, request: IRequest, id: str) -> bytes:
+        return json_response(request, webhook_json(await self._open_webhook(request, id)))
+
+    @app.route("/api/webhook/<string:id>", methods=["PUT"])
+    async def update_webhook(self, request: IRequest, id: str) -> bytes:
+        body = json_body(request)
+        hook = await self._open_webhook(request, id, body)
+        moved = body.get("mailbox_address")
+        if moved is not None and (
+            not isinstance(moved, str) or self._mailbox(moved) != hook.mailbox
+        ):
+            raise ApiError(400, "a webhook cannot move to another mailbox")
+        enabled = body.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise ApiError(400, "enabled must be true or false")
+        change = WebhookChange(
+            url=None if "webhook_url" not in body else await self._checked_url(body["webhook_url"]),
+            events=None if "events" not in body else self._events(body["events"]),
+            enabled=enabled,
+        )
+        updated = await self.store.update_webhook(id, change)
+        if updated is None:
+            raise ApiError(404, "Webhook not found")
+        return json_response(request, webhook_json(updated))
+
+    @app.route("/api/webhook/<string:id>", methods=["DELETE"])
+    async def delete_webhook(self, request: IRequest, id: str) -> bytes:
+        hook = await self._open_webhook(request, id)
+        await self.store.delete_webhook(hook.id)
+        return json_response(request, {"message": "Webhook deleted successfully"})
+
+    @app.route("/api/webhook/<string:id>/test", methods=["POST"])
+    async def test_webhook(self, request: IRequest, id: str) -> bytes:
+        sender = self._webhooks_enabled().sender
+        hook = await self._open_webhook(request, id)
+        delivery_id = str(uuid.uuid4())
+        payload = ping_payload(hook.mailbox, hook.id, delivery_id, datetime.now(UTC))
+        result = await sender.send(hook.url, hook.secret, "test", delivery_id, payload)
+        return json_response(
+            request,
+            {
+                "success": result.status is not None and 200 <= result.status < 300,
+                "status": result.status,
+                "error": result.error,
+                "duration_ms": result.duration_ms,
+            },
+        )
+
+    @app.route("/api/webhook/<string:id>/deliveries", methods=["GET"])
+    async def webhook_deliveries(self, request: IRequest, id: str) -> bytes:
+        hook = await self._open_webhook(request, id)
+        limit = int_query(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        attempts = await self.store.list_attempts(hook.id, limit)
+        return json_response(request, {"deliveries": [attempt_json(a) for a in attempts]})
