@@ -173,6 +173,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         resource = ApiKeyGate(resource, settings.api_key)
     site = Site(resource)
     site.displayTracebacks = False
+    site.noisy = False
     ListeningService(
         "http", _endpoint(reactor, settings, settings.api_port), site
     ).setServiceParent(daemon)

@@ -41,6 +41,9 @@ class SMTPServerFactory(ServerFactory):
     @ivar max_connections: sessions allowed at once; the next is told 421.
     """
 
+    # ListeningService logs the address; "Starting factory" adds nothing.
+    noisy = False
+
     def __init__(
         self,
         delivery: MailDelivery,
