@@ -127,16 +127,6 @@ def parse_log_format(text: str) -> str:
     return lowered
 
 
-def parse_text(text: str) -> str:
-    """
-    Parse a non-empty string.
-    """
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError("expected a non-empty value")
-    return stripped
-
-
 def parse_positive_number(text: str) -> float:
     """
     Parse a number greater than zero; fractions allowed (C{0.5}).
