@@ -26,6 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Standard library only: the bench client needs none of the daemon's packages.
+from tempmail.readiness import ready_ports
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 60.0
@@ -124,20 +127,6 @@ class Daemon:
             raise BenchError(
                 f"the daemon did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM"
             ) from None
-
-
-def _ready_ports(line: str) -> dict[str, int] | None:
-    """
-    The ports from a C{tempmail_ready} JSON log line, else C{None}.
-    """
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    ports = event.get("tempmail_ready") if isinstance(event, dict) else None
-    if isinstance(ports, dict) and isinstance(ports.get("smtp"), int):
-        return ports
-    return None
 
 
 def _is_problem(line: str) -> bool:
@@ -244,7 +233,7 @@ def start_daemon(
             raise BenchError(
                 f"the daemon exited ({process.returncode}) during startup:\n{output}{hint}"
             )
-        ports = _ready_ports(line)
+        ports = ready_ports(line)
         if ports is not None:
             return Daemon(process, ports["smtp"], ports["http"], workdir, log)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ParsedMessage:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[ParsedAttachment, ...] = ()
 
-    @property
+    @cached_property
     def preview(self) -> str:
         """
         A short single-line extract of the text body.

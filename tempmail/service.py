@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStrea
 from twisted.logger import ILogObserver, Logger
 
 from tempmail.interfaces import IMailStore
+from tempmail.readiness import READY_KEY
 
 log = Logger()
 
@@ -120,7 +121,7 @@ class TempmailService(MultiService):
             for child in self
             if isinstance(child, ListeningService) and child.port is not None
         }
-        log.info("tempmail ready: {ports}", ports=ports, tempmail_ready=ports)
+        log.info("tempmail ready: {ports}", ports=ports, **{READY_KEY: ports})
 
     async def _stop_in_order(self) -> None:
         for child in reversed(list(self)):

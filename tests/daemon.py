@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tempmail.readiness import ready_ports
+
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 30.0
 
@@ -198,7 +200,7 @@ class DaemonFactory:
             if line is None:
                 process.wait()
                 raise AssertionError("the daemon exited during startup:\n" + "".join(log_lines))
-            ports = _ready_ports(line)
+            ports = ready_ports(line)
             if ports is not None:
                 break
         daemon = Daemon(process, ports["smtp"], ports["http"], self.workdir, log_lines, logged)
@@ -212,12 +214,3 @@ class DaemonFactory:
         codes = [d.terminate() for d in self.running if d.process.poll() is None]
         self.running.clear()
         assert all(code == 0 for code in codes), f"daemon exit codes: {codes}"
-
-
-def _ready_ports(line: str) -> dict[str, int] | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    ports = event.get("tempmail_ready") if isinstance(event, dict) else None
-    return ports if isinstance(ports, dict) else None
