@@ -8,6 +8,7 @@ and C{tempmail.tac} both call it.
 from __future__ import annotations
 
 import signal
+from importlib import resources
 import sqlite3
 import sys
 from datetime import timedelta
@@ -61,12 +62,9 @@ class Options(usage.Options):
 
 def web_root() -> Path:
     """
-    Find the static web UI: the checkout's C{web/}, else the installed copy.
+    The static web UI, shipped as package data in C{tempmail/web}.
     """
-    checkout = Path(__file__).resolve().parent.parent / "web"
-    if checkout.is_dir():
-        return checkout
-    return Path(sys.prefix) / "share" / "tempmail" / "web"
+    return Path(str(resources.files("tempmail") / "web"))
 
 
 def _endpoint(reactor: IReactorTCP, settings: Settings, port: int) -> IStreamServerEndpoint:
