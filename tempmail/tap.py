@@ -8,10 +8,10 @@ and C{tempmail.tac} both call it.
 from __future__ import annotations
 
 import signal
-from importlib import resources
 import sqlite3
 import sys
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
