@@ -1,28 +1,18 @@
 """
-The event hub: what happened to mail, told to whoever listens.
+What happens to mail: the events that the store's publishing wrapper
+(L{tempmail.publishing}) announces after each commit, and that the event hub
+(L{tempmail.hub}) carries to the WebSocket, webhooks and IMAP IDLE.
 
-Stored, deleted and read messages become L{MailEvent}s.  The WebSocket
-(and, later, webhooks and IMAP IDLE) subscribe; the store's publishing
-wrapper (L{tempmail.publishing}) publishes only after a commit.  Events are
-delivered on a later reactor turn, one subscriber at a time, and a failing
-subscriber is logged and skipped: a slow or broken listener never holds up
-SMTP or the other listeners.
+They are plain frozen values, so a second source (another node's database)
+can build the same events and feed them to the same hub.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
-from zope.interface import implementer
-
-from tempmail.interfaces import IEventHub
 from tempmail.models import MessageSummary
-
-log = Logger()
 
 
 class EventKind(Enum):
@@ -32,7 +22,10 @@ class EventKind(Enum):
 
     ARRIVAL = "arrival"
     DELETION = "deletion"
+    # The seen flag went from clear to set.
     READ = "read"
+    # Any flag changed (seen included); the summary carries the new flags.
+    FLAGS_CHANGED = "flags_changed"
     # The mailbox was claimed, released or had its password changed: every
     # open subscription must check its credentials again.
     LOCK_CHANGED = "lock_changed"
@@ -61,75 +54,3 @@ class MailEvent:
     mailbox: str
     summary: MessageSummary | None = None
     reason: DeletionReason | None = None
-
-
-Subscriber = Callable[[MailEvent], object]
-
-
-class Subscription:
-    """
-    A registered listener; L{cancel} stops it.
-    """
-
-    def __init__(self, hub: EventHub, mailbox: str | None, subscriber: Subscriber) -> None:
-        self._hub = hub
-        self.mailbox = mailbox
-        self.subscriber = subscriber
-
-    def cancel(self) -> None:
-        """
-        Stop receiving events.  Safe to call more than once.
-        """
-        self._hub._remove(self)
-
-
-@implementer(IEventHub)
-class EventHub:
-    """
-    The in-process L{IEventHub}.
-    """
-
-    def __init__(self, clock: IReactorTime) -> None:
-        self.clock = clock
-        self._by_mailbox: dict[str, list[Subscription]] = {}
-        self._everything: list[Subscription] = []
-
-    def subscribe(self, mailbox: str | None, subscriber: Subscriber) -> Subscription:
-        subscription = Subscription(self, mailbox, subscriber)
-        if mailbox is None:
-            self._everything.append(subscription)
-        else:
-            self._by_mailbox.setdefault(mailbox, []).append(subscription)
-        return subscription
-
-    def _remove(self, subscription: Subscription) -> None:
-        listeners = (
-            self._everything
-            if subscription.mailbox is None
-            else self._by_mailbox.get(subscription.mailbox, [])
-        )
-        if subscription in listeners:
-            listeners.remove(subscription)
-        if subscription.mailbox is not None and not listeners:
-            self._by_mailbox.pop(subscription.mailbox, None)
-
-    def subscriber_count(self, mailbox: str | None = None) -> int:
-        """
-        How many listen to C{mailbox} (or to everything, for C{None}).
-        """
-        if mailbox is None:
-            return len(self._everything)
-        return len(self._by_mailbox.get(mailbox, ()))
-
-    def publish(self, event: MailEvent) -> None:
-        # A later turn: the publisher (an SMTP reply, an HTTP response) goes
-        # on at once, and events keep their order.
-        self.clock.callLater(0, self._dispatch, event)
-
-    def _dispatch(self, event: MailEvent) -> None:
-        listeners = [*self._by_mailbox.get(event.mailbox, ()), *self._everything]
-        for subscription in listeners:
-            try:
-                subscription.subscriber(event)
-            except Exception:
-                log.failure("an event subscriber failed on {kind}", kind=event.kind.value)

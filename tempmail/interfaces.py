@@ -34,7 +34,7 @@ from tempmail.models import (
 )
 
 if TYPE_CHECKING:
-    from tempmail.events import MailEvent, Subscription
+    from tempmail.events import MailEvent
 
 
 class StorageUnavailable(Exception):
@@ -282,6 +282,19 @@ class IFailureLimiter(Interface):
         """
 
 
+class ISubscription(Interface):
+    """
+    A listener registered with an L{IEventHub}.
+    """
+
+    mailbox: str | None
+
+    def cancel() -> None:
+        """
+        Stop receiving events.  Safe to call more than once.
+        """
+
+
 class IEventHub(Interface):
     """
     Where mail events meet their listeners.
@@ -294,10 +307,11 @@ class IEventHub(Interface):
     def publish(event: MailEvent) -> None:
         """
         Tell every subscriber of C{event.mailbox}, and every subscriber of
-        all mailboxes, on a later reactor turn.
+        all mailboxes, on a later reactor turn, after every event published
+        before it.
         """
 
-    def subscribe(mailbox: str | None, subscriber: Callable[[MailEvent], object]) -> Subscription:
+    def subscribe(mailbox: str | None, subscriber: Callable[[MailEvent], object]) -> ISubscription:
         """
         Call C{subscriber} with each event of C{mailbox} (C{None}: of every
         mailbox) until the returned subscription is cancelled.

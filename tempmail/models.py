@@ -128,6 +128,10 @@ class AttachmentContent:
 class MessageSummary:
     """
     What a mailbox listing shows of a message.
+
+    @ivar uid: its IMAP UID in its mailbox.
+    @ivar flags: its IMAP flags other than C{\\Seen} (that one is C{seen}):
+        system flags such as C{\\Flagged}, and keywords; sorted.
     """
 
     id: str
@@ -140,6 +144,7 @@ class MessageSummary:
     seen: bool
     attachment_count: int
     preview: str
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from tempmail.api.app import MailAPI, WebhookSettings
 from tempmail.api.gate import ApiKeyGate
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
-from tempmail.events import EventHub
+from tempmail.hub import EventHub
 from tempmail.interfaces import IMailStore
 from tempmail.logs import make_observer
 from tempmail.publishing import PublishingMailStore

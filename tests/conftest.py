@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tempmail.events import EventHub  # noqa: E402
+from tempmail.hub import EventHub  # noqa: E402
 from tempmail.interfaces import IMailStore  # noqa: E402
 from tempmail.publishing import PublishingMailStore  # noqa: E402
 from tempmail.storage import StoreLocation, open_store  # noqa: E402

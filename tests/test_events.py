@@ -13,7 +13,8 @@ from twisted.internet.task import Clock
 
 from tempmail.access import Credentials
 from tempmail.api.websocket import MailboxSocket, MailboxSocketFactory, SocketLimits, event_frame
-from tempmail.events import DeletionReason, EventHub, EventKind, MailEvent
+from tempmail.events import DeletionReason, EventKind, MailEvent
+from tempmail.hub import EventHub
 from tempmail.models import MessageSummary
 from tempmail.publishing import PublishingMailStore
 from tempmail.retention import BATCH, RetentionService

@@ -17,7 +17,7 @@ from twisted.internet.task import Clock
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from tempmail.events import EventHub
+from tempmail.hub import EventHub
 from tempmail.publishing import PublishingMailStore
 from tempmail.testing import MemoryMailStore
 from tempmail.webhooks.dispatcher import RETRY_STEPS, WebhookDispatcher, judge, retry_delay

@@ -32,8 +32,8 @@ from zope.interface import implementer
 from tempmail.access import AccessDenied, Credentials, MailboxAccess, TooManyFailures
 from tempmail.addresses import InvalidAddress, normalise_address
 from tempmail.api.serialise import summary_json
-from tempmail.events import EventKind, MailEvent, Subscription
-from tempmail.interfaces import IEventHub
+from tempmail.events import EventKind, MailEvent
+from tempmail.interfaces import IEventHub, ISubscription
 
 log = Logger()
 
@@ -131,7 +131,7 @@ class MailboxSocket(WebSocketServerProtocol):
         self.mailbox = ""
         self.client_address = ""
         self.credentials = Credentials()
-        self._subscription: Subscription | None = None
+        self._subscription: ISubscription | None = None
         self._token_timeout: IDelayedCall | None = None
         self._token_message_seen = False
         self._backpressure = _Backpressure()

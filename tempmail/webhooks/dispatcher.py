@@ -25,8 +25,8 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from tempmail.events import EventKind, MailEvent, Subscription
-from tempmail.interfaces import IEventHub, IMailStore
+from tempmail.events import EventKind, MailEvent
+from tempmail.interfaces import IEventHub, IMailStore, ISubscription
 from tempmail.models import AttemptOutcome, DeliveryAttempt, DueDelivery, NewDelivery
 from tempmail.webhooks.payloads import EVENT_NAMES, event_payload
 from tempmail.webhooks.sender import AttemptResult, WebhookSender
@@ -99,7 +99,7 @@ class WebhookDispatcher(Service):
         self.concurrency = concurrency
         self.per_webhook = per_webhook
         self.jitter = jitter
-        self._subscription: Subscription | None = None
+        self._subscription: ISubscription | None = None
         self._enqueueing: set[Deferred[None]] = set()
         self._sending: dict[str, tuple[str, Deferred[None]]] = {}
         self._pumping = False
