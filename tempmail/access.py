@@ -3,35 +3,34 @@ Who may open a mailbox: the one check every door uses.
 
 A mailbox is open to everyone until someone claims it with a password.  A
 claimed (locked) mailbox opens only to a bearer token it issued, to its
-password (HTTP Basic or the original's C{password} parameter), or to the
-operator's C{ADMIN_TOKEN}.  REST calls L{MailboxAccess.authorize} today; the
-WebSocket, IMAP and MCP call it too when they arrive, so a lock holds
-everywhere.  Password checks are slow (scrypt, in a thread) and limited by
-an L{IFailureLimiter} shared by every door.
+password (HTTP Basic, or the deprecated C{password} parameter older clients
+send), or to the operator's C{ADMIN_TOKEN}.  Every door (REST, the
+WebSocket, webhooks, and IMAP and MCP as they come) calls
+L{MailboxAccess.authorize}, so a lock holds everywhere.  Its answer is a
+L{MailboxGrant} that the door passes to each write it guards, so the store
+refuses the write if the lock changed in between.  Password checks are slow
+(scrypt, in a pool of their own) and limited by an L{IFailureLimiter} shared
+by every door.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.threads import deferToThread
 
 from tempmail.addresses import InvalidAddress, normalise_address
-from tempmail.interfaces import IFailureLimiter, IMailStore
-from tempmail.models import TokenGrant
+from tempmail.interfaces import IFailureLimiter, IMailboxLocks, IPasswordHasher
+from tempmail.models import MailboxGrant, TokenGrant
 from tempmail.passwords import (
-    DUMMY_HASH,
     MAX_PASSWORD_LENGTH,
-    hash_password,
+    dummy_hash,
     issue_token,
     same_secret,
     token_digest,
-    verify_password,
 )
+from tempmail.times import clock_now
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,8 @@ class Credentials:
         admin token).
     @ivar basic: the C{(user, password)} of HTTP Basic; the user names the
         mailbox the password is for.
-    @ivar password: the original's C{?password=} or body C{password}
-        (deprecated, kept for its clients).
+    @ivar password: a C{?password=} query parameter or body C{password}
+        (deprecated: it ends up in logs and history; kept for older clients).
     @ivar client: the client's address, for rate limiting.
     """
 
@@ -94,53 +93,37 @@ class GrantedToken:
     expires_at: datetime
 
 
-def verify_in_thread(password: str, encoded: str) -> Deferred[bool]:
-    """
-    Check a password in the reactor's thread pool: scrypt takes ~50 ms.
-    """
-    return deferToThread(verify_password, password, encoded)
-
-
-def hash_in_thread(password: str) -> Deferred[str]:
-    """
-    Hash a password in the reactor's thread pool.
-    """
-    return deferToThread(hash_password, password)
-
-
 class MailboxAccess:
     """
-    Claims, logins, tokens and the lock check, over an L{IMailStore}.
+    Claims, logins, tokens and the lock check, over an L{IMailboxLocks}.
 
-    @ivar verify: C{(password, hash) -> Deferred[bool]}; scrypt in a thread
-        by default, so a check never blocks other sessions.
-    @ivar hasher: C{password -> Deferred[str]}, likewise.
+    @ivar hasher: hashes and checks passwords off the reactor thread (in the
+        daemon, a thread pool of its own), so a check never blocks other
+        sessions and a flood of guesses cannot starve other work.
     """
 
     def __init__(
         self,
-        store: IMailStore,
+        store: IMailboxLocks,
         limiter: IFailureLimiter,
         clock: IReactorTime,
         domain: str,
+        hasher: IPasswordHasher,
         admin_token: str | None = None,
         password_min_length: int = 8,
         token_ttl: float = 86400.0,
-        verify: Callable[[str, str], Deferred[bool]] = verify_in_thread,
-        hasher: Callable[[str], Deferred[str]] = hash_in_thread,
     ) -> None:
         self.store = store
         self.limiter = limiter
         self.clock = clock
         self.domain = domain
+        self.hasher = hasher
         self.admin_token = admin_token
         self.password_min_length = password_min_length
         self.token_ttl = token_ttl
-        self.verify = verify
-        self.hasher = hasher
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.seconds(), tz=UTC)
+        return clock_now(self.clock)
 
     def is_admin(self, credentials: Credentials) -> bool:
         """
@@ -166,28 +149,32 @@ class MailboxAccess:
         """
         Whether C{mailbox} has been claimed.
         """
-        return await self.store.password_hash(mailbox) is not None
+        return (await self.store.lock_state(mailbox)).claimed
 
-    async def authorize(self, mailbox: str, credentials: Credentials) -> None:
+    async def authorize(self, mailbox: str, credentials: Credentials) -> MailboxGrant:
         """
-        Return if C{credentials} may read and change C{mailbox}.
+        Check that C{credentials} may read and change C{mailbox}.
 
+        @return: the grant to pass to the writes this check allows; the
+            store refuses them if the mailbox's lock changes meanwhile.
         @raise AccessDenied: if the mailbox is locked and they do not open it.
         @raise TooManyFailures: if password checks are being limited.
         """
         if self.is_admin(credentials):
-            return
-        password_hash = await self.store.password_hash(mailbox)
-        if password_hash is None:
-            return
+            return MailboxGrant(mailbox, None)
+        lock = await self.store.lock_state(mailbox)
+        grant = MailboxGrant(mailbox, lock.version)
+        if lock.password_hash is None:
+            return grant
         if credentials.bearer is not None:
             opened = await self.store.token_mailbox(token_digest(credentials.bearer), self._now())
             if opened == mailbox:
-                return
+                return grant
         password = self._password_for(mailbox, credentials)
         if password is None:
             raise AccessDenied("this mailbox is locked: send its token or password")
-        await self._check_password(mailbox, password, credentials.client, password_hash)
+        await self._check_password(mailbox, password, credentials.client, lock.password_hash)
+        return grant
 
     async def _check_password(
         self, mailbox: str, password: str, client: str, password_hash: str | None
@@ -198,7 +185,9 @@ class MailboxAccess:
             raise TooManyFailures(wait)
         # An unclaimed mailbox is checked against a dummy hash: the answer
         # and its timing must not say whether the mailbox is claimed.
-        matched = await self.verify(password[:MAX_PASSWORD_LENGTH], password_hash or DUMMY_HASH)
+        matched = await self.hasher.verify(
+            password[:MAX_PASSWORD_LENGTH], password_hash or dummy_hash()
+        )
         if not matched or password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
             await self.limiter.record_failure(keys)
             raise AccessDenied("wrong mailbox or password")
@@ -231,7 +220,7 @@ class MailboxAccess:
         # below still settles races.
         if await self.is_locked(mailbox):
             raise AlreadyClaimed(mailbox)
-        password_hash = await self.hasher(password)
+        password_hash = await self.hasher.hash(password)
         granted, grant = self._grant()
         if not await self.store.claim_mailbox(mailbox, password_hash, grant):
             raise AlreadyClaimed(mailbox)
@@ -246,7 +235,7 @@ class MailboxAccess:
         @raise TooManyFailures: if password checks are being limited.
         """
         await self._check_password(
-            mailbox, password, client, await self.store.password_hash(mailbox)
+            mailbox, password, client, (await self.store.lock_state(mailbox)).password_hash
         )
         granted, grant = self._grant()
         if not await self.store.add_token(mailbox, grant):
@@ -261,10 +250,12 @@ class MailboxAccess:
         """
         self._check_policy(new_password)
         await self._check_password(
-            mailbox, password, client, await self.store.password_hash(mailbox)
+            mailbox, password, client, (await self.store.lock_state(mailbox)).password_hash
         )
         granted, grant = self._grant()
-        if not await self.store.change_password(mailbox, await self.hasher(new_password), grant):
+        if not await self.store.change_password(
+            mailbox, await self.hasher.hash(new_password), grant
+        ):
             raise AccessDenied("wrong mailbox or password")
         return granted
 
@@ -274,7 +265,7 @@ class MailboxAccess:
         the admin token.  Releasing an unclaimed mailbox does nothing.
         """
         if not self.is_admin(credentials):
-            password_hash = await self.store.password_hash(mailbox)
+            password_hash = (await self.store.lock_state(mailbox)).password_hash
             if password_hash is None:
                 return
             password = self._password_for(mailbox, credentials)

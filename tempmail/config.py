@@ -243,6 +243,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Webhooks one mailbox may have.",
     ),
     Setting(
+        "WEBHOOK_LEASE",
+        "60s",
+        values.parse_duration,
+        "How long a daemon holds a due webhook delivery while it attempts it (> WEBHOOK_TIMEOUT).",
+    ),
+    Setting(
         "WEBHOOK_LOG_RETENTION",
         "7d",
         values.parse_duration,
@@ -262,6 +268,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAP_PORT", "143", values.parse_port, "IMAP port."),
     Setting("MCP_ENABLED", "false", values.parse_bool, "Serve MCP for AI assistants."),
     Setting("MCP_PORT", "3001", values.parse_port, "MCP port."),
+    Setting(
+        "PASSWORD_THREADS",
+        "2",
+        values.parse_positive_int,
+        "Threads that hash and check mailbox passwords (scrypt).",
+    ),
+    Setting("PARSE_THREADS", "2", values.parse_positive_int, "Threads that parse incoming mail."),
     Setting(
         "PASSWORD_MIN_LENGTH",
         "8",
@@ -349,6 +362,7 @@ class Settings:
     webhook_concurrency: int
     webhook_concurrency_per_webhook: int
     webhook_max_per_mailbox: int
+    webhook_lease: float
     webhook_log_retention: float
     smtp_ssl_enabled: bool
     smtp_starttls_port: int
@@ -359,6 +373,8 @@ class Settings:
     imap_port: int
     mcp_enabled: bool
     mcp_port: int
+    password_threads: int
+    parse_threads: int
     password_min_length: int
     token_ttl: float
     auth_failure_limit: int

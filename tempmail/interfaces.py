@@ -1,46 +1,52 @@
 """
 The seams between tempmail's layers.
 
-Everything above the storage package talks to mail through L{IMailStore}; a
-SQLite implementation is the embedded default, an in-memory one ships in
-L{tempmail.testing}, and a PostgreSQL one will follow.  All methods return
-Deferreds and none of them assumes a particular database.
+Everything above the storage package talks to storage through its role
+interfaces: L{IMessageStore} (mail), L{IMailboxLocks} (claims and tokens)
+and L{IWebhookStore} (webhooks and deliveries), which one backend provides
+together as L{IMailStore}.  A SQLite implementation is the embedded default,
+an in-memory one ships in L{tempmail.testing}, and a PostgreSQL one will
+follow.  All methods return Deferreds and none of them assumes a particular
+database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
+from tempmail.events import MailEvent
+from tempmail.flags import FlagMode
 from tempmail.models import (
     AttachmentContent,
     AttemptOutcome,
     DeliveredCopy,
     DeliveryAttempt,
     DueDelivery,
+    FlagUpdate,
     IncomingMessage,
+    LockState,
+    MailboxGrant,
     MailboxPage,
+    MailboxState,
     MessagePage,
     MessageSummary,
-    NewDelivery,
     StoredMessage,
     TokenGrant,
     Webhook,
     WebhookChange,
 )
 
-if TYPE_CHECKING:
-    from tempmail.events import MailEvent
-
 
 class StorageUnavailable(Exception):
     """
-    The store could not complete an operation (disk full, database locked,
-    connection lost).  SMTP answers 451 so the sender retries.
+    The store could not complete an operation for a reason that may pass
+    (disk full, database locked or unreachable).  SMTP answers 451 so the
+    sender retries, and HTTP 503.  Any other exception from a store is a
+    bug, and is answered as one (SMTP 554, HTTP 500), never retried.
     """
 
 
@@ -50,13 +56,41 @@ class UnknownCursor(ValueError):
     """
 
 
-class IMailStore(Interface):
+class LockChanged(Exception):
     """
-    Durable storage for mailboxes and their messages.
+    A write was refused because the mailbox's lock changed after the check
+    that allowed it (see L{MailboxGrant}): check again.
+    """
+
+
+class IStore(Interface):
+    """
+    What every store has, whatever its roles: a health check and an end.
+    """
+
+    def check_health() -> Deferred[None]:
+        """
+        Fire when the store answers a trivial query; fail otherwise.
+        """
+
+    def close() -> Deferred[None]:
+        """
+        Finish pending work and release the database.
+        """
+
+
+class IMessageStore(IStore):
+    """
+    Mailboxes and their messages.
 
     Message ids are opaque strings, one per mailbox copy: a message sent to
     three recipients is three ids sharing one stored raw body.  Addresses are
     always normalised (see L{tempmail.addresses.normalise_address}).
+
+    Every change that webhooks hear of (an arrival, a message becoming
+    seen, a deletion) stores the webhook deliveries it causes in the same
+    transaction as the change itself (an outbox), so a crash can never keep
+    one without the other.
     """
 
     def deliver(message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
@@ -96,22 +130,34 @@ class IMailStore(Interface):
         Return an L{AttachmentContent}, or C{None} if either is unknown.
         """
 
-    def set_seen(id: str, seen: bool) -> Deferred[bool | None]:
+    def mailbox_of(id: str) -> Deferred[str | None]:
         """
-        Set or clear the seen flag.  Fires with whether it changed, or C{None}
-        if the message is unknown.
-        """
-
-    def delete_message(id: str) -> Deferred[MessageSummary | None]:
-        """
-        Delete one mailbox copy; fires with its summary, or C{None} if it did
-        not exist.  The raw body goes with its last copy.
+        Return the mailbox a message belongs to, or C{None} if it is unknown.
         """
 
-    def empty_mailbox(mailbox: str) -> Deferred[list[MessageSummary]]:
+    def set_seen(grant: MailboxGrant, id: str, seen: bool) -> Deferred[FlagUpdate | None]:
         """
-        Delete every message of a mailbox; fires with what went.  The
+        Set or clear a message's seen flag; fires with the L{FlagUpdate}, or
+        C{None} if C{id} is not a message of C{grant.mailbox}.
+
+        @raise LockChanged: if the grant's lock version is out of date.
+        """
+
+    def delete_message(grant: MailboxGrant, id: str) -> Deferred[MessageSummary | None]:
+        """
+        Delete one mailbox copy; fires with its summary, or C{None} if it is
+        not a message of C{grant.mailbox}.  The raw body goes with its last
+        copy.
+
+        @raise LockChanged: if the grant's lock version is out of date.
+        """
+
+    def empty_mailbox(grant: MailboxGrant) -> Deferred[list[MessageSummary]]:
+        """
+        Delete every message of C{grant.mailbox}; fires with what went.  The
         mailbox keeps its UID counter, so UIDs never repeat.
+
+        @raise LockChanged: if the grant's lock version is out of date.
         """
 
     def expire_messages(older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
@@ -126,19 +172,68 @@ class IMailStore(Interface):
         messages in their mailbox; fires with what went.
         """
 
-    def mailbox_of(id: str) -> Deferred[str | None]:
+    def open_mailbox(mailbox: str) -> Deferred[MailboxState]:
         """
-        Return the mailbox a message belongs to, or C{None} if it is unknown.
-        """
-
-    def list_mailboxes(limit: int, offset: int = 0) -> Deferred[MailboxPage]:
-        """
-        Return a L{MailboxPage} of every mailbox, by address.
+        Return the L{MailboxState} of C{mailbox}, creating the mailbox (and
+        fixing its UIDVALIDITY) if it does not exist yet.
         """
 
-    def password_hash(mailbox: str) -> Deferred[str | None]:
+    def list_uids(mailbox: str) -> Deferred[list[int]]:
         """
-        Return the mailbox's password hash, or C{None} if it is not claimed.
+        Return every UID in C{mailbox}, ascending: position I{n} is message
+        sequence number I{n + 1}.
+        """
+
+    def messages_by_uid(
+        mailbox: str, first: int, last: int | None
+    ) -> Deferred[list[MessageSummary]]:
+        """
+        Return the messages whose UID is from C{first} to C{last} (C{None}:
+        no upper bound), ascending by UID.
+        """
+
+    def messages_by_sequence(
+        mailbox: str, first: int, last: int | None
+    ) -> Deferred[list[MessageSummary]]:
+        """
+        Return the messages at sequence numbers C{first} to C{last}
+        (1-based; C{None}: to the end), ascending by UID.
+        """
+
+    def store_flags(
+        grant: MailboxGrant, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
+    ) -> Deferred[list[FlagUpdate]]:
+        """
+        Add, remove or replace flags (as L{tempmail.flags.normalise_flags}
+        spells them; C{\\Seen} included) on the messages of
+        C{grant.mailbox} with those UIDs; fires with one L{FlagUpdate} per
+        message found, ascending by UID.
+
+        @raise LockChanged: if the grant's lock version is out of date.
+        """
+
+    def expunge(
+        grant: MailboxGrant, uids: Sequence[int] | None = None
+    ) -> Deferred[list[MessageSummary]]:
+        """
+        Delete the messages of C{grant.mailbox} flagged C{\\Deleted} (only
+        those with the given UIDs, if any are given); fires with what went,
+        ascending by UID.
+
+        @raise LockChanged: if the grant's lock version is out of date.
+        """
+
+
+class IMailboxLocks(IStore):
+    """
+    Mailbox claims (a password hash), their bearer tokens, and the
+    operator's listing of mailboxes.
+    """
+
+    def lock_state(mailbox: str) -> Deferred[LockState]:
+        """
+        Return the mailbox's L{LockState} (version 0, unclaimed, if the
+        mailbox does not exist).
         """
 
     def claim_mailbox(mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
@@ -173,12 +268,30 @@ class IMailStore(Interface):
         expired or revoked.
         """
 
+    def list_mailboxes(limit: int, offset: int = 0) -> Deferred[MailboxPage]:
+        """
+        Return a L{MailboxPage} of every mailbox, by address.
+        """
+
+
+class IWebhookStore(IStore):
+    """
+    Webhooks, their stored deliveries and the log of attempts.
+
+    Deliveries are written by the message writes that cause them (see
+    L{IMessageStore}); a dispatcher claims due ones under a lease, so two
+    dispatchers (on one database) never send the same attempt, and the
+    deliveries of one that crashed are taken over when its lease ends.
+    """
+
     def create_webhook(
-        mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+        grant: MailboxGrant, url: str, events: tuple[str, ...], secret: str, limit: int
     ) -> Deferred[Webhook | None]:
         """
-        Add a webhook to a mailbox (creating the mailbox if needed); fires
-        C{None}, adding nothing, if the mailbox already has C{limit}.
+        Add a webhook to C{grant.mailbox} (creating the mailbox if needed);
+        fires C{None}, adding nothing, if the mailbox already has C{limit}.
+
+        @raise LockChanged: if the grant's lock version is out of date.
         """
 
     def list_webhooks(mailbox: str) -> Deferred[list[Webhook]]:
@@ -191,39 +304,52 @@ class IMailStore(Interface):
         Return one webhook, or C{None} if it is unknown.
         """
 
-    def update_webhook(id: str, change: WebhookChange) -> Deferred[Webhook | None]:
+    def update_webhook(
+        grant: MailboxGrant, id: str, change: WebhookChange
+    ) -> Deferred[Webhook | None]:
         """
-        Apply C{change}; fires with the webhook as it now is, or C{None}.
-        Disabling abandons its pending deliveries; enabling clears its
-        failure count and reason.
+        Apply C{change}; fires with the webhook as it now is, or C{None} if
+        it is not a webhook of C{grant.mailbox}.  Disabling abandons its
+        pending deliveries; enabling clears its failure count and reason.
+
+        @raise LockChanged: if the grant's lock version is out of date.
         """
 
-    def delete_webhook(id: str) -> Deferred[bool]:
+    def delete_webhook(grant: MailboxGrant, id: str) -> Deferred[bool]:
         """
-        Delete a webhook with its deliveries and log; fires whether it existed.
+        Delete a webhook of C{grant.mailbox} with its deliveries and log;
+        fires whether it existed.
+
+        @raise LockChanged: if the grant's lock version is out of date.
         """
 
-    def webhooks_for(mailbox: str, event: str) -> Deferred[list[Webhook]]:
-        """
-        Return the enabled webhooks of C{mailbox} that want C{event}.
-        """
-
-    def add_deliveries(deliveries: Sequence[NewDelivery]) -> Deferred[None]:
-        """
-        Store deliveries to attempt, all in one transaction.
-        """
-
-    def due_deliveries(
-        now: datetime,
-        limit: int,
-        exclude: Sequence[str] = (),
-        skip_webhooks: Sequence[str] = (),
+    def claim_deliveries(
+        owner: str, now: datetime, lease_until: datetime, limit: int, per_webhook: int
     ) -> Deferred[list[DueDelivery]]:
         """
-        Return up to C{limit} pending deliveries of enabled webhooks whose
-        next attempt is due at C{now}, soonest first, leaving out the
-        deliveries in C{exclude} (being attempted) and the webhooks in
-        C{skip_webhooks} (busy), so one slow target cannot starve the rest.
+        Lease up to C{limit} pending deliveries of enabled webhooks that are
+        due at C{now} and not leased (or whose lease has ended), soonest
+        first, to C{owner} until C{lease_until}; a webhook never has more
+        than C{per_webhook} deliveries leased at once, so one slow target
+        cannot starve the rest.
+        """
+
+    def release_deliveries(owner: str) -> Deferred[int]:
+        """
+        End every lease C{owner} holds (at a clean shutdown), so the
+        deliveries can be claimed again at once; fires with how many.
+        """
+
+    def record_attempt(
+        owner: str, outcome: AttemptOutcome, disable_after: int
+    ) -> Deferred[Webhook | None]:
+        """
+        Log an attempt of a delivery leased to C{owner}, end the lease and
+        move the delivery on (retry, delivered or failed).  A failure counts
+        against the webhook, which is disabled by C{outcome.disable_reason}
+        or after C{disable_after} consecutive failures, abandoning its
+        pending deliveries.  Fires with the webhook, or C{None} (recording
+        nothing) if the webhook is gone or the lease was lost.
         """
 
     def prune_deliveries(finished_before: datetime) -> Deferred[int]:
@@ -232,27 +358,32 @@ class IMailStore(Interface):
         C{finished_before}; fires with how many went.
         """
 
-    def record_attempt(outcome: AttemptOutcome, disable_after: int) -> Deferred[Webhook | None]:
-        """
-        Log an attempt and move its delivery on (retry, delivered or
-        failed).  A failure counts against the webhook, which is disabled by
-        C{outcome.disable_reason} or after C{disable_after} consecutive
-        failures, abandoning its pending deliveries.  Fires with the webhook.
-        """
-
     def list_attempts(webhook_id: str, limit: int) -> Deferred[list[DeliveryAttempt]]:
         """
         Return a webhook's latest attempts, newest first.
         """
 
-    def check_health() -> Deferred[None]:
+
+class IMailStore(IMessageStore, IMailboxLocks, IWebhookStore):
+    """
+    All the storage roles in one object, as each backend provides them.
+    Code above storage should ask for the one role it uses.
+    """
+
+
+class IPasswordHasher(Interface):
+    """
+    Slow password hashing, off the reactor thread.
+    """
+
+    def hash(password: str) -> Deferred[str]:
         """
-        Fire when the store answers a trivial query; fail otherwise.
+        Hash a new password (see L{tempmail.passwords.hash_password}).
         """
 
-    def close() -> Deferred[None]:
+    def verify(password: str, encoded: str) -> Deferred[bool]:
         """
-        Finish pending work and release the database.
+        Check a password against a stored hash, in constant time.
         """
 
 
@@ -261,7 +392,7 @@ class IFailureLimiter(Interface):
     Counts failed password checks and says how long a client must wait.
 
     Keys name what is being limited, such as C{mailbox:bob@example.com} or
-    C{ip:192.0.2.1}; every door (REST now, IMAP later) shares one limiter.
+    C{ip:192.0.2.1}; every door shares one limiter.
     The methods return Deferreds so that a backend shared between nodes can
     replace the in-memory one.
     """

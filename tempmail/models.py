@@ -83,6 +83,23 @@ class IncomingMessage:
     raw: bytes
     parsed: ParsedMessage
 
+    def summary_for(self, copy: DeliveredCopy) -> MessageSummary:
+        """
+        The summary of one mailbox's new copy of this message.
+        """
+        return MessageSummary(
+            id=copy.id,
+            mailbox=copy.mailbox,
+            uid=copy.uid,
+            from_address=self.parsed.from_address,
+            subject=self.parsed.subject,
+            received_at=self.envelope.received_at,
+            size=len(self.raw),
+            seen=False,
+            attachment_count=len(self.parsed.attachments),
+            preview=self.parsed.preview,
+        )
+
 
 @dataclass(frozen=True)
 class DeliveredCopy:
@@ -145,6 +162,85 @@ class MessageSummary:
     attachment_count: int
     preview: str
     flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlagUpdate:
+    """
+    A message's flags after a flag write.
+
+    @ivar summary: the message as it is now.
+    @ivar was_seen: whether it was seen before the write.
+    @ivar changed: whether the write changed any flag.
+    """
+
+    summary: MessageSummary
+    was_seen: bool
+    changed: bool
+
+    @property
+    def became_seen(self) -> bool:
+        """
+        Whether this write is what marked the message seen (a C{read}).
+        """
+        return self.summary.seen and not self.was_seen
+
+
+@dataclass(frozen=True)
+class MailboxState:
+    """
+    What an IMAP client learns when it selects a mailbox.
+
+    @ivar uid_validity: never changes for the life of the mailbox.
+    @ivar uid_next: the UID the next message will get.
+    @ivar exists: how many messages it holds.
+    @ivar unseen: how many of them are not seen.
+    """
+
+    mailbox: str
+    uid_validity: int
+    uid_next: int
+    exists: int
+    unseen: int
+
+
+@dataclass(frozen=True)
+class LockState:
+    """
+    A mailbox's lock as one read saw it.
+
+    @ivar password_hash: the claim's password hash, C{None} if unclaimed.
+    @ivar version: grows by one at every claim, release and password
+        change; C{0} for a mailbox that never had one (or does not exist).
+    """
+
+    mailbox: str
+    password_hash: str | None
+    version: int
+
+    @property
+    def claimed(self) -> bool:
+        """
+        Whether the mailbox is locked.
+        """
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class MailboxGrant:
+    """
+    What a lock check allowed: changes to one mailbox, as long as its lock
+    is still the one the check saw.
+
+    Every write that a lock check guards takes a grant, and the store makes
+    the write only if the mailbox's lock version is still C{lock_version}
+    (in the same transaction), so a claim that lands between the check and
+    the write refuses the write.  C{lock_version=None} is unconditional:
+    the operator's admin token, and writes no lock guards.
+    """
+
+    mailbox: str
+    lock_version: int | None
 
 
 @dataclass(frozen=True)
@@ -265,7 +361,8 @@ class NewDelivery:
 @dataclass(frozen=True)
 class DueDelivery:
     """
-    A stored delivery whose next attempt is due, with where to send it.
+    A stored delivery whose next attempt is due, with where to send it,
+    leased to the dispatcher that claimed it.
 
     @ivar attempts: attempts already made.
     """

@@ -10,6 +10,7 @@ stored hashes.  Tokens are random; only their SHA-256 is stored.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -64,9 +65,15 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# Checked against when a mailbox has no password, so that an unknown
-# mailbox costs a login attempt as much time as a known one.
-DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_hash() -> str:
+    """
+    A hash of a random password, checked against when a mailbox has no
+    password, so that an unknown mailbox costs a login attempt as much time
+    as a known one.  Made on first use (it takes as long as a check), not
+    when this module is imported.
+    """
+    return hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ the publishing store it is given.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from twisted.application.service import Service
@@ -22,7 +22,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
-from tempmail.interfaces import IMailStore
+from tempmail.interfaces import IMessageStore
+from tempmail.times import clock_now
 
 log = Logger()
 
@@ -40,7 +41,7 @@ class RetentionService(Service):
 
     def __init__(
         self,
-        store: IMailStore,
+        store: IMessageStore,
         clock: IReactorTime,
         interval: float,
         max_age: timedelta | None = None,
@@ -58,7 +59,8 @@ class RetentionService(Service):
 
     def startService(self) -> None:
         super().startService()
-        # The first sweep runs at startup, as the original's did.
+        # The first sweep runs at startup, so a daemon that was down for a
+        # while catches up at once.
         self._stopped = self._loop.start(self.interval, now=True)
 
     def stopService(self) -> Deferred[Any]:
@@ -87,7 +89,7 @@ class RetentionService(Service):
         """
         deleted = 0
         if self.max_age is not None:
-            cutoff = datetime.fromtimestamp(self.clock.seconds(), tz=UTC) - self.max_age
+            cutoff = clock_now(self.clock) - self.max_age
             deleted += await self._in_batches(lambda: self.store.expire_messages(cutoff, BATCH))
         if self.keep_per_mailbox is not None:
             keep = self.keep_per_mailbox

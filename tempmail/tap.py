@@ -8,7 +8,6 @@ and C{tempmail.tac} both call it.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import sys
 from datetime import timedelta
 from importlib import resources
@@ -28,14 +27,16 @@ from tempmail.api.gate import ApiKeyGate
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.hub import EventHub
-from tempmail.interfaces import IMailStore
+from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
+from tempmail.parsing import parse_message
 from tempmail.publishing import PublishingMailStore
 from tempmail.ratelimit import MemoryFailureLimiter
 from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
+from tempmail.threads import ThreadedPasswordHasher, WorkerPool
 from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
 
 log = Logger()
@@ -95,8 +96,8 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     @raise ConfigError: if the store cannot be opened.
     """
     try:
-        store = open_store(settings.database_url)
-    except (SchemaError, sqlite3.Error) as e:
+        store = open_store(settings.database_url, reactor)
+    except (SchemaError, StorageUnavailable) as e:
         raise ConfigError(f"DATABASE_URL={settings.database_url}: {e}") from None
 
     daemon = TempmailService(make_observer(settings.log_level, settings.log_format, sys.stdout))
@@ -106,6 +107,12 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     # those last events made), and the store last.
     StoreService(store).setServiceParent(daemon)
     clock: IReactorTime = reactor
+    # Slow CPU work gets pools of its own, apart from the reactor's (which
+    # resolves names and runs the database).
+    password_workers = WorkerPool("passwords", settings.password_threads, reactor)
+    password_workers.setServiceParent(daemon)
+    parse_workers = WorkerPool("parsing", settings.parse_threads, reactor)
+    parse_workers.setServiceParent(daemon)
     hub = EventHub(clock)
     # Everything above storage writes through this, so every change that
     # commits is announced on the hub.
@@ -124,6 +131,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         concurrency=settings.webhook_concurrency,
         per_webhook=settings.webhook_concurrency_per_webhook,
         keep_log_for=timedelta(seconds=settings.webhook_log_retention),
+        lease=timedelta(seconds=settings.webhook_lease),
     ).setServiceParent(daemon)
 
     if settings.email_retention_hours is not None or settings.max_emails_per_mailbox is not None:
@@ -137,7 +145,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             keep_per_mailbox=settings.max_emails_per_mailbox,
         ).setServiceParent(daemon)
 
-    _smtp_service(settings, store, reactor).setServiceParent(daemon)
+    _smtp_service(settings, store, parse_workers, reactor).setServiceParent(daemon)
 
     limiter = MemoryFailureLimiter(
         clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
@@ -147,6 +155,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         limiter,
         clock,
         settings.domain_name,
+        ThreadedPasswordHasher(password_workers),
         admin_token=settings.admin_token,
         password_min_length=settings.password_min_length,
         token_ttl=settings.token_ttl,
@@ -178,8 +187,15 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     return daemon
 
 
-def _smtp_service(settings: Settings, store: IMailStore, reactor: Any) -> ListeningService:
-    delivery = MailDelivery(store, settings.domain_name, settings.reject_non_domain_emails)
+def _smtp_service(
+    settings: Settings, store: IMailStore, parse_workers: WorkerPool, reactor: Any
+) -> ListeningService:
+    delivery = MailDelivery(
+        store,
+        settings.domain_name,
+        settings.reject_non_domain_emails,
+        parse=lambda raw: parse_workers.run(parse_message, raw),
+    )
     limits = SMTPLimits(
         max_message_size=settings.max_message_size,
         max_recipients=settings.max_recipients,

@@ -27,6 +27,7 @@ from tempmail.publishing import PublishingMailStore  # noqa: E402
 from tempmail.storage import StoreLocation, open_store  # noqa: E402
 from tempmail.testing import MemoryMailStore  # noqa: E402
 from tests.daemon import DaemonFactory  # noqa: E402
+from tests.support import T0  # noqa: E402
 
 
 def _reactor_state() -> tuple[set[Any], set[Any]]:
@@ -69,18 +70,30 @@ def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
         factory.stop_all()
 
 
-@pytest.fixture(params=["sqlite", "memory", "publishing"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IMailStore]:
+@pytest.fixture
+def store_clock() -> Clock:
     """
-    Each implementation of L{IMailStore} in turn, empty.
+    The clock the C{store} fixture's store reads "now" from, at L{T0}.
+    """
+    clock = Clock()
+    clock.advance(T0.timestamp())
+    return clock
+
+
+@pytest.fixture(params=["sqlite", "memory", "publishing"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, store_clock: Clock
+) -> Iterator[IMailStore]:
+    """
+    Each implementation of L{IMailStore} in turn, empty, on L{store_clock}.
     """
     opened: IMailStore
     if request.param == "sqlite":
-        opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")))
+        opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")), store_clock)
     elif request.param == "memory":
-        opened = MemoryMailStore()
+        opened = MemoryMailStore(store_clock)
     else:
-        opened = PublishingMailStore(MemoryMailStore(), EventHub(Clock()))
+        opened = PublishingMailStore(MemoryMailStore(store_clock), EventHub(Clock()))
     try:
         yield opened
     finally:

@@ -7,15 +7,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import Clock
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from tempmail.access import MailboxAccess
-from tempmail.interfaces import IMailStore
-from tempmail.models import Envelope, IncomingMessage, ParsedAttachment, ParsedMessage
-from tempmail.passwords import hash_password, verify_password
-from tempmail.ratelimit import MemoryFailureLimiter
+from tempmail.models import (
+    Envelope,
+    IncomingMessage,
+    MailboxGrant,
+    ParsedAttachment,
+    ParsedMessage,
+)
+from tempmail.testing import inline_access as synchronous_access
+
+__all__ = ["T0", "fired", "incoming", "open_grant", "synchronous_access"]
 
 T = TypeVar("T")
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -34,21 +38,11 @@ def fired(d: Deferred[T]) -> T:
     return results[0]
 
 
-def synchronous_access(
-    store: IMailStore, clock: Clock | None = None, admin_token: str | None = None
-) -> MailboxAccess:
+def open_grant(mailbox: str) -> MailboxGrant:
     """
-    A L{MailboxAccess} that hashes in the calling thread, for in-memory tests.
+    A grant for a mailbox that was never claimed (lock version 0).
     """
-    return MailboxAccess(
-        store,
-        MemoryFailureLimiter(clock or Clock(), free_failures=3),
-        clock or Clock(),
-        "tempmail.local",
-        admin_token=admin_token,
-        verify=lambda password, encoded: succeed(verify_password(password, encoded)),
-        hasher=lambda password: succeed(hash_password(password)),
-    )
+    return MailboxGrant(mailbox, 0)
 
 
 def incoming(

@@ -94,11 +94,11 @@ def test_log_levels_accept_rust_log_filters(text: str, expected: str) -> None:
 
 def test_database_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert parse_database_url("sqlite:emails.db").path == str(tmp_path / "emails.db")
-    assert parse_database_url("sqlite://data/mail.db").path == str(tmp_path / "data/mail.db")
-    assert parse_database_url("sqlite:/abs/mail.db").path == "/abs/mail.db"
-    assert parse_database_url("sqlite::memory:").path == MEMORY
-    assert parse_database_url("sqlite:emails.db?mode=rwc").path == str(tmp_path / "emails.db")
+    assert parse_database_url("sqlite:emails.db").target == str(tmp_path / "emails.db")
+    assert parse_database_url("sqlite://data/mail.db").target == str(tmp_path / "data/mail.db")
+    assert parse_database_url("sqlite:/abs/mail.db").target == "/abs/mail.db"
+    assert parse_database_url("sqlite::memory:").target == MEMORY
+    assert parse_database_url("sqlite:emails.db?mode=rwc").target == str(tmp_path / "emails.db")
     with pytest.raises(ValueError, match="only mode=rwc"):
         parse_database_url("sqlite:emails.db?mode=ro")
     for bad in ["postgres://h/db", "mysql:x", "sqlite:", "emails.db"]:

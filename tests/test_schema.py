@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from twisted.internet.task import Clock
 
 from tempmail.storage import SchemaError, StoreLocation, open_store
 from tempmail.storage.schema import SCHEMA_VERSION, current_version
-from tests.support import incoming
+from tests.support import incoming, open_grant
 
 # Made by migration 1 (the first released schema) with one message filed in
 # two mailboxes: one@example.com (UID 7, seen, UIDNEXT 8) and two@example.com.
@@ -34,7 +35,7 @@ async def test_first_schema_file_is_migrated_in_place_without_losing_mail(tmp_pa
     shutil.copy(SCHEMA_V1, path)
     assert version_of(path) == 1
 
-    store = open_store(StoreLocation("sqlite", str(path)))
+    store = open_store(StoreLocation("sqlite", str(path)), Clock())
     try:
         one, two = await store.get_messages([ONE, TWO])
         assert one.summary.subject == "kept across upgrades"
@@ -48,7 +49,9 @@ async def test_first_schema_file_is_migrated_in_place_without_losing_mail(tmp_pa
         assert attachment is not None and attachment.content == b"abc"
         (copy,) = await store.deliver(incoming("one@example.com"))
         assert copy.uid == 8
-        assert await store.delete_message(ONE) is not None
+        assert await store.delete_message(open_grant("one@example.com"), ONE) is not None
+        # Older databases get lock versions (0 until the next claim).
+        assert (await store.lock_state("one@example.com")).version == 0
         assert await store.get_raw(TWO) is not None
     finally:
         await store.close()
@@ -60,7 +63,7 @@ def test_a_database_of_another_program_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE emails (id TEXT PRIMARY KEY, to_address TEXT)")
     with pytest.raises(SchemaError, match=r"not tempmail's \(emails\)"):
-        open_store(StoreLocation("sqlite", str(path)))
+        open_store(StoreLocation("sqlite", str(path)), Clock())
     with sqlite3.connect(path) as connection:
         # Left exactly as found: not even switched to WAL.
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
@@ -71,7 +74,7 @@ def test_an_empty_version_table_is_refused_clearly(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     with pytest.raises(SchemaError, match="schema_version table is empty"):
-        open_store(StoreLocation("sqlite", str(path)))
+        open_store(StoreLocation("sqlite", str(path)), Clock())
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -80,4 +83,4 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(SchemaError, match="newer than this release"):
-        open_store(StoreLocation("sqlite", str(path)))
+        open_store(StoreLocation("sqlite", str(path)), Clock())

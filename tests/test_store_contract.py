@@ -13,13 +13,24 @@ import pytest
 import pytest_twisted
 from zope.interface.verify import verifyObject
 
-from tempmail.interfaces import IMailStore, StorageUnavailable, UnknownCursor
+from tempmail.flags import FlagMode
+from tempmail.interfaces import (
+    IMailboxLocks,
+    IMailStore,
+    IMessageStore,
+    IWebhookStore,
+    LockChanged,
+    StorageUnavailable,
+    UnknownCursor,
+)
+from tempmail.models import MailboxGrant, TokenGrant
 from tempmail.testing import MemoryMailStore
-from tests.support import T0, incoming
+from tests.support import T0, incoming, open_grant
 
 
-def test_provides_the_interface(store: IMailStore) -> None:
-    assert verifyObject(IMailStore, store)
+@pytest.mark.parametrize("role", [IMailStore, IMessageStore, IMailboxLocks, IWebhookStore])
+def test_provides_every_role(store: IMailStore, role: object) -> None:
+    assert verifyObject(role, store)
 
 
 @pytest_twisted.ensureDeferred
@@ -59,7 +70,7 @@ async def test_uids_only_grow_per_mailbox(store: IMailStore) -> None:
     (other,) = await store.deliver(incoming("other@example.com"))
     assert uids == [1, 2, 3]
     assert other.uid == 1
-    await store.empty_mailbox("u@example.com")
+    await store.empty_mailbox(open_grant("u@example.com"))
     (after,) = await store.deliver(incoming("u@example.com"))
     assert after.uid == 4
 
@@ -107,21 +118,31 @@ async def test_raw_and_attachments(store: IMailStore) -> None:
 @pytest_twisted.ensureDeferred
 async def test_seen_flag(store: IMailStore) -> None:
     (copy,) = await store.deliver(incoming("s@example.com"))
-    assert await store.set_seen(copy.id, True) is True
-    assert await store.set_seen(copy.id, True) is False
+    grant = open_grant("s@example.com")
+    first = await store.set_seen(grant, copy.id, True)
+    assert first is not None
+    assert (first.changed, first.became_seen, first.summary.seen) == (True, True, True)
+    again = await store.set_seen(grant, copy.id, True)
+    assert again is not None
+    assert (again.changed, again.became_seen) == (False, False)
     (message,) = await store.get_messages([copy.id])
     assert message.summary.seen is True
-    assert await store.set_seen(copy.id, False) is True
-    assert await store.set_seen("no-such-id", True) is None
+    cleared = await store.set_seen(grant, copy.id, False)
+    assert cleared is not None
+    assert (cleared.changed, cleared.summary.seen) == (True, False)
+    assert await store.set_seen(grant, "no-such-id", True) is None
+    # A message of another mailbox is not this grant's to change.
+    assert await store.set_seen(open_grant("other@example.com"), copy.id, True) is None
 
 
 @pytest_twisted.ensureDeferred
 async def test_deleting_one_copy_keeps_the_others(store: IMailStore) -> None:
     first, second = await store.deliver(incoming("d1@example.com", "d2@example.com"))
-    deleted = await store.delete_message(first.id)
+    assert await store.delete_message(open_grant("d2@example.com"), first.id) is None
+    deleted = await store.delete_message(open_grant("d1@example.com"), first.id)
     assert deleted is not None
     assert (deleted.id, deleted.mailbox, deleted.subject) == (first.id, "d1@example.com", "hi")
-    assert await store.delete_message(first.id) is None
+    assert await store.delete_message(open_grant("d1@example.com"), first.id) is None
     assert await store.get_raw(first.id) is None
     assert await store.get_raw(second.id) == b"Subject: hi\r\n\r\nbody\r\n"
     assert (await store.list_messages("d1@example.com", 10)).total == 0
@@ -132,10 +153,10 @@ async def test_deleting_one_copy_keeps_the_others(store: IMailStore) -> None:
 async def test_empty_mailbox(store: IMailStore) -> None:
     for _ in range(3):
         await store.deliver(incoming("e@example.com", "keep@example.com"))
-    emptied = await store.empty_mailbox("e@example.com")
+    emptied = await store.empty_mailbox(open_grant("e@example.com"))
     assert sorted(s.uid for s in emptied) == [1, 2, 3]
     assert {s.mailbox for s in emptied} == {"e@example.com"}
-    assert await store.empty_mailbox("e@example.com") == []
+    assert await store.empty_mailbox(open_grant("e@example.com")) == []
     assert (await store.list_messages("keep@example.com", 10)).total == 3
 
 
@@ -184,3 +205,33 @@ async def test_trimming_keeps_the_newest_per_mailbox(store: IMailStore) -> None:
     ]
     assert await store.trim_mailboxes(keep=2, limit=100) == []
     assert (await store.list_messages("c@example.com", 10)).total == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_write_under_an_old_lock_is_refused(store: IMailStore) -> None:
+    (copy,) = await store.deliver(incoming("g@example.com"))
+    before = await store.lock_state("g@example.com")
+    assert (before.claimed, before.version) == (False, 0)
+    stale = MailboxGrant("g@example.com", before.version)
+    token = TokenGrant("digest", T0 + timedelta(days=1))
+    assert await store.claim_mailbox("g@example.com", "hash", token) is True
+    after = await store.lock_state("g@example.com")
+    assert after.claimed and after.version > before.version
+
+    for write in (
+        lambda: store.set_seen(stale, copy.id, True),
+        lambda: store.delete_message(stale, copy.id),
+        lambda: store.empty_mailbox(stale),
+        lambda: store.store_flags(stale, [copy.uid], frozenset({"\\Flagged"}), FlagMode.ADD),
+        lambda: store.expunge(stale),
+        lambda: store.create_webhook(stale, "https://h.test/", ("arrival",), "s", 20),
+    ):
+        with pytest.raises(LockChanged):
+            await write()
+    (message,) = await store.get_messages([copy.id])
+    assert message.summary.seen is False
+    assert await store.list_webhooks("g@example.com") == []
+    # A grant from a check after the claim writes; so does the admin's.
+    current = MailboxGrant("g@example.com", after.version)
+    assert await store.set_seen(current, copy.id, True) is not None
+    assert await store.delete_message(MailboxGrant("g@example.com", None), copy.id) is not None

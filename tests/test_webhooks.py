@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from tempmail.webhooks.dispatcher import RETRY_STEPS, WebhookDispatcher, judge, 
 from tempmail.webhooks.payloads import parse_events
 from tempmail.webhooks.sender import AttemptResult, WebhookSender, signature
 from tempmail.webhooks.targets import TargetChecker, TargetRefused, address_allowed, normalise_url
-from tests.support import fired, incoming
+from tests.support import fired, incoming, open_grant
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -173,7 +173,7 @@ def harness(statuses: list[int | None], **options: Any) -> tuple[Any, ...]:
     stub = StubTreq(target)
     sender = WebhookSender(clock, TargetChecker(resolve=public), lambda t: stub, timeout=10)
     hub = EventHub(clock)
-    store = PublishingMailStore(MemoryMailStore(), hub)
+    store = PublishingMailStore(MemoryMailStore(clock), hub)
     dispatcher = WebhookDispatcher(
         store, hub, sender, clock, jitter=lambda: 1.0, poll_interval=1, **options
     )
@@ -200,7 +200,9 @@ def stop(clock: Clock, dispatcher: WebhookDispatcher) -> None:
 
 def test_retries_follow_the_schedule_with_one_delivery_id() -> None:
     clock, stub, target, store, dispatcher = harness([500, 503])
-    hook = fired(store.create_webhook("a@x.test", "https://hooks.test/in", ("arrival",), "k", 20))
+    hook = fired(
+        store.create_webhook(open_grant("a@x.test"), "https://hooks.test/in", ("arrival",), "k", 20)
+    )
     dispatcher.startService()
     fired(store.deliver(incoming("a@x.test")))
     run(clock, stub, 0)
@@ -222,7 +224,9 @@ def test_gives_up_after_max_attempts_and_disables_after_failures() -> None:
     clock, stub, target, store, dispatcher = harness(
         [500] * 10, max_attempts=2, disable_after=3, retry_base=1
     )
-    hook = fired(store.create_webhook("a@x.test", "https://hooks.test/in", ("arrival",), "k", 20))
+    hook = fired(
+        store.create_webhook(open_grant("a@x.test"), "https://hooks.test/in", ("arrival",), "k", 20)
+    )
     dispatcher.startService()
     fired(store.deliver(incoming("a@x.test", subject="one")))
     run(clock, stub, 5)
@@ -240,7 +244,9 @@ def test_gives_up_after_max_attempts_and_disables_after_failures() -> None:
 
 def test_a_whole_attempt_times_out_on_the_clock() -> None:
     clock, stub, _, store, dispatcher = harness([None])
-    hook = fired(store.create_webhook("a@x.test", "https://hooks.test/in", ("arrival",), "k", 20))
+    hook = fired(
+        store.create_webhook(open_grant("a@x.test"), "https://hooks.test/in", ("arrival",), "k", 20)
+    )
     dispatcher.startService()
     fired(store.deliver(incoming("a@x.test")))
     run(clock, stub, 11)
@@ -251,8 +257,12 @@ def test_a_whole_attempt_times_out_on_the_clock() -> None:
 
 def test_concurrency_is_bounded_and_nothing_is_dropped() -> None:
     clock, stub, target, store, dispatcher = harness([None] * 100, concurrency=3, per_webhook=2)
-    first = fired(store.create_webhook("a@x.test", "https://one.test/in", ("arrival",), "k", 20))
-    second = fired(store.create_webhook("b@x.test", "https://two.test/in", ("arrival",), "k", 20))
+    first = fired(
+        store.create_webhook(open_grant("a@x.test"), "https://one.test/in", ("arrival",), "k", 20)
+    )
+    second = fired(
+        store.create_webhook(open_grant("b@x.test"), "https://two.test/in", ("arrival",), "k", 20)
+    )
     dispatcher.startService()
     for n in range(20):
         fired(store.deliver(incoming("a@x.test", "b@x.test", subject=str(n))))
@@ -275,8 +285,12 @@ def test_concurrency_is_bounded_and_nothing_is_dropped() -> None:
 
 def test_a_slow_webhook_does_not_starve_the_others() -> None:
     clock, stub, target, store, dispatcher = harness([None] * 100, concurrency=3, per_webhook=1)
-    slow = fired(store.create_webhook("a@x.test", "https://slow.test/", ("arrival",), "k", 20))
-    fired(store.create_webhook("b@x.test", "https://quick.test/", ("arrival",), "k", 20))
+    slow = fired(
+        store.create_webhook(open_grant("a@x.test"), "https://slow.test/", ("arrival",), "k", 20)
+    )
+    fired(
+        store.create_webhook(open_grant("b@x.test"), "https://quick.test/", ("arrival",), "k", 20)
+    )
     for n in range(30):
         fired(store.deliver(incoming("a@x.test", subject=str(n))))
     dispatcher.startService()
@@ -306,3 +320,42 @@ def test_a_name_that_does_not_resolve_is_retried() -> None:
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_redirects_are_final(status: int) -> None:
     assert judge(AttemptResult(status, None, 1)) == (False, False, None)
+
+
+def test_two_dispatchers_on_one_store_never_send_the_same_delivery() -> None:
+    clock, stub, target, store, first = harness([None] * 100, concurrency=10, per_webhook=10)
+    sender = first.sender
+    second = WebhookDispatcher(
+        store, first.hub, sender, clock, jitter=lambda: 1.0, poll_interval=1, per_webhook=10
+    )
+    fired(store.create_webhook(open_grant("a@x.test"), "https://one.test/", ("arrival",), "k", 20))
+    for n in range(6):
+        fired(store.deliver(incoming("a@x.test", subject=str(n))))
+    first.startService()
+    second.startService()
+    run(clock, stub, 0)
+    ids = [r.requestHeaders.getRawHeaders(b"x-tempmail-delivery")[0] for r in target.requests]
+    assert len(ids) == 6
+    assert len(set(ids)) == 6
+    for dispatcher in (first, second):
+        fired(dispatcher.stopService())
+    clock.advance(0)
+    assert not [c for c in clock.getDelayedCalls() if c.active()]
+
+
+def test_a_stopped_dispatcher_gives_its_leases_back() -> None:
+    clock, stub, target, store, first = harness([None], lease=timedelta(hours=1))
+    fired(store.create_webhook(open_grant("a@x.test"), "https://one.test/", ("arrival",), "k", 20))
+    fired(store.deliver(incoming("a@x.test")))
+    first.startService()
+    run(clock, stub, 0)
+    assert len(target.requests) == 1  # never answered: the attempt is under way
+    stop(clock, first)
+    # The next daemon sends it at once, not an hour later when the lease ends.
+    second = WebhookDispatcher(first.store, first.hub, first.sender, clock, jitter=lambda: 1.0)
+    second.startService()
+    run(clock, stub, 0)
+    assert len(target.requests) == 2
+    ids = {r.requestHeaders.getRawHeaders(b"x-tempmail-delivery")[0] for r in target.requests}
+    assert len(ids) == 1
+    stop(clock, second)

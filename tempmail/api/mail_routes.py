@@ -18,7 +18,7 @@ from tempmail.api.responses import ApiError, json_response, mail_content_respons
 from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UUID_PATTERN, RouteBase, app
 from tempmail.api.serialise import message_json, page_json, summary_json
 from tempmail.interfaces import UnknownCursor
-from tempmail.models import StoredMessage
+from tempmail.models import MailboxGrant, StoredMessage
 
 log = Logger()
 
@@ -38,9 +38,10 @@ class MailRoutes(RouteBase):
     Reading and deleting mail.
     """
 
-    async def _open_message(self, request: IRequest, id: str) -> str:
+    async def _open_message(self, request: IRequest, id: str) -> MailboxGrant:
         """
-        Check the client may use message C{id}; return the id.
+        Check the client may use message C{id}; return the grant for its
+        mailbox.
 
         Without the admin token, an unknown id is refused exactly like a
         message in a locked mailbox, so the answer never tells whether
@@ -53,16 +54,16 @@ class MailRoutes(RouteBase):
                 raise ApiError(404, "Email not found")
             raise AccessDenied(_NO_SUCH_MESSAGE)
         try:
-            await self.access.authorize(mailbox, presented)
+            return await self.access.authorize(mailbox, presented)
         except AccessDenied:
             raise AccessDenied(_NO_SUCH_MESSAGE) from None
-        return id
 
-    async def _message(self, request: IRequest, id: str) -> StoredMessage:
-        found = await self.store.get_messages([await self._open_message(request, id)])
+    async def _message(self, request: IRequest, id: str) -> tuple[StoredMessage, MailboxGrant]:
+        grant = await self._open_message(request, id)
+        found = await self.store.get_messages([id])
         if not found:
             raise ApiError(404, "Email not found")
-        return found[0]
+        return found[0], grant
 
     # Health and the operator's listing
 
@@ -83,7 +84,7 @@ class MailRoutes(RouteBase):
 
     @app.route("/api/emails/<string:address>", methods=["GET"])
     async def list_emails(self, request: IRequest, address: str) -> bytes:
-        mailbox = await self._open_mailbox(request, address)
+        mailbox = (await self._open_mailbox(request, address)).mailbox
         limit = int_query(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         offset = int_query(request, "offset", 0, 0, 2**31)
         full = bool_query(request, "full")
@@ -100,22 +101,23 @@ class MailRoutes(RouteBase):
 
     @app.route("/api/emails/<string:address>", methods=["DELETE"])
     async def empty_mailbox(self, request: IRequest, address: str) -> bytes:
-        mailbox = await self._open_mailbox(request, address)
-        deleted = await self.store.empty_mailbox(mailbox)
+        grant = await self._open_mailbox(request, address)
+        deleted = await self.store.empty_mailbox(grant)
         return json_response(
-            request, {"message": "Mailbox emptied", "address": mailbox, "deleted": len(deleted)}
+            request,
+            {"message": "Mailbox emptied", "address": grant.mailbox, "deleted": len(deleted)},
         )
 
     # Messages
 
     @app.route("/api/email/<string:id>", methods=["GET"])
     async def get_email(self, request: IRequest, id: str) -> bytes:
-        message = await self._message(request, id)
+        message, grant = await self._message(request, id)
         body = message_json(message)
         # HEAD reaches this handler too, but only reading marks a message.
         reading = request.method == b"GET" and not bool_query(request, "peek")
         if reading and not message.summary.seen:
-            await self.store.set_seen(id, True)
+            await self.store.set_seen(grant, id, True)
             body["seen"] = True
         return json_response(request, body)
 
@@ -124,20 +126,21 @@ class MailRoutes(RouteBase):
         seen = json_body(request).get("seen")
         if not isinstance(seen, bool):
             raise ApiError(400, "seen is required and must be true or false")
-        await self._open_message(request, id)
-        if await self.store.set_seen(id, seen) is None:
+        grant = await self._open_message(request, id)
+        if await self.store.set_seen(grant, id, seen) is None:
             raise ApiError(404, "Email not found")
         return json_response(request, {"id": id, "seen": seen})
 
     @app.route("/api/email/<string:id>", methods=["DELETE"])
     async def delete_email(self, request: IRequest, id: str) -> bytes:
-        if await self.store.delete_message(await self._open_message(request, id)) is None:
+        if await self.store.delete_message(await self._open_message(request, id), id) is None:
             raise ApiError(404, "Email not found")
         return json_response(request, {"message": "Email deleted successfully"})
 
     @app.route("/api/email/<string:id>/raw", methods=["GET"])
     async def get_raw(self, request: IRequest, id: str) -> bytes:
-        raw = await self.store.get_raw(await self._open_message(request, id))
+        await self._open_message(request, id)
+        raw = await self.store.get_raw(id)
         if raw is None:
             raise ApiError(404, "Email not found")
         return mail_content_response(request, raw, "message/rfc822")

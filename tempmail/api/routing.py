@@ -30,7 +30,8 @@ from tempmail.access import (
 from tempmail.addresses import InvalidAddress, normalise_address
 from tempmail.api.requests import credentials
 from tempmail.api.responses import ApiError, error_response
-from tempmail.interfaces import IMailStore
+from tempmail.interfaces import IMailStore, LockChanged, StorageUnavailable
+from tempmail.models import MailboxGrant
 
 log = Logger()
 
@@ -60,13 +61,12 @@ class RouteBase:
         except InvalidAddress as e:
             raise ApiError(400, f"invalid address: {e}") from None
 
-    async def _open_mailbox(self, request: IRequest, address: str) -> str:
+    async def _open_mailbox(self, request: IRequest, address: str) -> MailboxGrant:
         """
-        Normalise C{address} and check the client may use that mailbox.
+        Normalise C{address} and check the client may use that mailbox;
+        return the grant for the writes this check allows.
         """
-        mailbox = self._mailbox(address)
-        await self.access.authorize(mailbox, credentials(request))
-        return mailbox
+        return await self.access.authorize(self._mailbox(address), credentials(request))
 
     @app.handle_errors(ApiError)
     def api_error(self, request: IRequest, failure: Failure) -> bytes:
@@ -94,6 +94,17 @@ class RouteBase:
     @app.handle_errors(WeakPassword)
     def weak_password(self, request: IRequest, failure: Failure) -> bytes:
         return error_response(request, 400, str(failure.value))
+
+    @app.handle_errors(LockChanged)
+    def lock_changed(self, request: IRequest, failure: Failure) -> bytes:
+        return error_response(
+            request, 409, "the mailbox was claimed or released during the request; send it again"
+        )
+
+    @app.handle_errors(StorageUnavailable)
+    def storage_unavailable(self, request: IRequest, failure: Failure) -> bytes:
+        log.warn("storage unavailable serving {uri}: {error}", uri=request.uri, error=failure.value)
+        return error_response(request, 503, "storage unavailable; try again later")
 
     @app.handle_errors(HTTPException)
     def http_error(self, request: IRequest, failure: Failure) -> bytes:

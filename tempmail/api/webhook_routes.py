@@ -18,7 +18,7 @@ from tempmail.api.requests import credentials, int_query, json_body
 from tempmail.api.responses import ApiError, json_response
 from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UUID_PATTERN, RouteBase, app
 from tempmail.api.serialise import attempt_json, webhook_json
-from tempmail.models import Webhook, WebhookChange
+from tempmail.models import MailboxGrant, Webhook, WebhookChange
 from tempmail.webhooks.payloads import parse_events, ping_payload
 from tempmail.webhooks.sender import WebhookSender
 from tempmail.webhooks.targets import TargetChecker, TargetRefused
@@ -54,10 +54,11 @@ class WebhookRoutes(RouteBase):
 
     async def _open_webhook(
         self, request: IRequest, id: str, body: dict[str, Any] | None = None
-    ) -> Webhook:
+    ) -> tuple[Webhook, MailboxGrant]:
         """
-        The webhook C{id}, if the client may use its mailbox; unknown ids
-        are refused like locked ones (see L{_open_message}).
+        The webhook C{id} and the grant for its mailbox, if the client may
+        use that mailbox; unknown ids are refused like locked ones (see
+        L{_open_message}).
         """
         presented = credentials(request, body)
         hook = await self.store.get_webhook(id) if UUID_PATTERN.match(id) else None
@@ -66,10 +67,10 @@ class WebhookRoutes(RouteBase):
                 raise ApiError(404, "Webhook not found")
             raise AccessDenied(_NO_SUCH_WEBHOOK)
         try:
-            await self.access.authorize(hook.mailbox, presented)
+            grant = await self.access.authorize(hook.mailbox, presented)
         except AccessDenied:
             raise AccessDenied(_NO_SUCH_WEBHOOK) from None
-        return hook
+        return hook, grant
 
     def _webhooks_enabled(self) -> WebhookSettings:
         if self.webhooks is None:
@@ -98,13 +99,16 @@ class WebhookRoutes(RouteBase):
         address = body.get("mailbox_address")
         if not isinstance(address, str):
             raise ApiError(400, "mailbox_address is required and must be a string")
-        # The lock of the normalised mailbox: Bob, bob and bob@DOMAIN are one.
         mailbox = self._mailbox(address)
-        await self.access.authorize(mailbox, credentials(request, body))
         events = self._events(body.get("events", ["arrival"]))
+        # The target is checked (a DNS lookup, as slow as its owner likes)
+        # before the lock, and the insert is conditional on the lock the
+        # check saw: a claim that lands in between refuses the insert.
         url = await self._checked_url(body.get("webhook_url"))
+        # The lock of the normalised mailbox: Bob, bob and bob@DOMAIN are one.
+        grant = await self.access.authorize(mailbox, credentials(request, body))
         hook = await self.store.create_webhook(
-            mailbox, url, events, new_secret(), settings.max_per_mailbox
+            grant, url, events, new_secret(), settings.max_per_mailbox
         )
         if hook is None:
             raise ApiError(400, f"a mailbox can have at most {settings.max_per_mailbox} webhooks")
@@ -112,18 +116,22 @@ class WebhookRoutes(RouteBase):
 
     @app.route("/api/webhooks/<string:address>", methods=["GET"])
     async def list_webhooks(self, request: IRequest, address: str) -> bytes:
-        mailbox = await self._open_mailbox(request, address)
+        mailbox = (await self._open_mailbox(request, address)).mailbox
         hooks = await self.store.list_webhooks(mailbox)
         return json_response(request, {"webhooks": [webhook_json(h) for h in hooks]})
 
     @app.route("/api/webhook/<string:id>", methods=["GET"])
     async def get_webhook(self, request: IRequest, id: str) -> bytes:
-        return json_response(request, webhook_json(await self._open_webhook(request, id)))
+        hook, _ = await self._open_webhook(request, id)
+        return json_response(request, webhook_json(hook))
 
     @app.route("/api/webhook/<string:id>", methods=["PUT"])
     async def update_webhook(self, request: IRequest, id: str) -> bytes:
         body = json_body(request)
-        hook = await self._open_webhook(request, id, body)
+        # As at creation: the slow target check first, then the lock check
+        # whose grant the update is conditional on.
+        url = None if "webhook_url" not in body else await self._checked_url(body["webhook_url"])
+        hook, grant = await self._open_webhook(request, id, body)
         moved = body.get("mailbox_address")
         if moved is not None and (
             not isinstance(moved, str) or self._mailbox(moved) != hook.mailbox
@@ -133,25 +141,25 @@ class WebhookRoutes(RouteBase):
         if enabled is not None and not isinstance(enabled, bool):
             raise ApiError(400, "enabled must be true or false")
         change = WebhookChange(
-            url=None if "webhook_url" not in body else await self._checked_url(body["webhook_url"]),
+            url=url,
             events=None if "events" not in body else self._events(body["events"]),
             enabled=enabled,
         )
-        updated = await self.store.update_webhook(id, change)
+        updated = await self.store.update_webhook(grant, id, change)
         if updated is None:
             raise ApiError(404, "Webhook not found")
         return json_response(request, webhook_json(updated))
 
     @app.route("/api/webhook/<string:id>", methods=["DELETE"])
     async def delete_webhook(self, request: IRequest, id: str) -> bytes:
-        hook = await self._open_webhook(request, id)
-        await self.store.delete_webhook(hook.id)
+        hook, grant = await self._open_webhook(request, id)
+        await self.store.delete_webhook(grant, hook.id)
         return json_response(request, {"message": "Webhook deleted successfully"})
 
     @app.route("/api/webhook/<string:id>/test", methods=["POST"])
     async def test_webhook(self, request: IRequest, id: str) -> bytes:
         sender = self._webhooks_enabled().sender
-        hook = await self._open_webhook(request, id)
+        hook, _ = await self._open_webhook(request, id)
         delivery_id = str(uuid.uuid4())
         payload = ping_payload(hook.mailbox, hook.id, delivery_id, datetime.now(UTC))
         result = await sender.send(hook.url, hook.secret, "test", delivery_id, payload)
@@ -167,7 +175,7 @@ class WebhookRoutes(RouteBase):
 
     @app.route("/api/webhook/<string:id>/deliveries", methods=["GET"])
     async def webhook_deliveries(self, request: IRequest, id: str) -> bytes:
-        hook = await self._open_webhook(request, id)
+        hook, _ = await self._open_webhook(request, id)
         limit = int_query(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         attempts = await self.store.list_attempts(hook.id, limit)
         return json_response(request, {"deliveries": [attempt_json(a) for a in attempts]})

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.threads import deferToThread
 
 from tempmail.addresses import InvalidAddress, domain_of, normalise_address
-from tempmail.interfaces import IMailStore
+from tempmail.interfaces import IMessageStore
 from tempmail.models import DeliveredCopy, Envelope, IncomingMessage, ParsedMessage
-from tempmail.parsing import parse_message
 
 
 class RecipientRefused(Exception):
@@ -30,17 +28,9 @@ class RecipientRefused(Exception):
         self.text = text
 
 
-def parse_in_thread(raw: bytes) -> Deferred[ParsedMessage]:
-    """
-    Parse C{raw} in the reactor's thread pool, so a large message does not
-    stall other sessions while mail-parser works.
-    """
-    return deferToThread(parse_message, raw)
-
-
 class MailDelivery:
     """
-    Accepts recipients and files messages in an L{IMailStore}.
+    Accepts recipients and files messages in an L{IMessageStore}.
 
     @ivar domain: C{DOMAIN_NAME}, appended to bare names.
     @ivar reject_non_domain: refuse recipients in other domains.
@@ -48,11 +38,17 @@ class MailDelivery:
 
     def __init__(
         self,
-        store: IMailStore,
+        store: IMessageStore,
         domain: str,
         reject_non_domain: bool = False,
-        parse: Callable[[bytes], Deferred[ParsedMessage]] = parse_in_thread,
+        *,
+        parse: Callable[[bytes], Deferred[ParsedMessage]],
     ) -> None:
+        """
+        @param parse: reads a message's fields off the reactor thread (in
+            the daemon, L{tempmail.parsing.parse_message} in a thread pool
+            of its own), so a large message does not stall other sessions.
+        """
         self.store = store
         self.domain = domain
         self.reject_non_domain = reject_non_domain

@@ -121,6 +121,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (delivery_id, attempt)
     );
     """,
+    # 5: lock versions (a write checks the lock it was allowed under) and
+    # delivery leases (a dispatcher claims what it sends).
+    """
+    ALTER TABLE mailboxes ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE webhook_deliveries ADD COLUMN lease_owner TEXT;
+    ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
+    CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (webhook_id, lease_until);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,9 +2,11 @@
 The embedded default store: SQLite through L{twisted.enterprise.adbapi}.
 
 One connection in one pool thread does all the work, so SQLite's single
-writer never waits on itself and operations run in the order they were asked
-(see twisted-notes B.4).  The database is in WAL mode with C{synchronous=FULL}:
-a delivery's Deferred fires only after its transaction is on disk.
+writer never waits on itself and operations run in the order they were
+asked.  The database is in WAL mode with C{synchronous=FULL}: a delivery's
+Deferred fires only after its transaction is on disk.  The SQL is in the
+C{sqlite_*} modules beside this one; this class runs each operation as one
+transaction and tells passing trouble (L{StorageUnavailable}) from bugs.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any, TypeVar
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from tempmail.flags import FlagMode
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.models import (
     AttachmentContent,
@@ -27,22 +31,35 @@ from tempmail.models import (
     DeliveredCopy,
     DeliveryAttempt,
     DueDelivery,
+    FlagUpdate,
     IncomingMessage,
+    LockState,
+    MailboxGrant,
     MailboxPage,
+    MailboxState,
     MessagePage,
     MessageSummary,
-    NewDelivery,
     StoredMessage,
     TokenGrant,
     Webhook,
     WebhookChange,
 )
-from tempmail.storage import sqlite_claims, sqlite_messages, sqlite_webhooks
+from tempmail.storage import sqlite_claims, sqlite_flags, sqlite_mailboxes
+from tempmail.storage import sqlite_messages as messages
+from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.storage.schema import current_version, migrate
 from tempmail.storage.timestamps import to_micros
+from tempmail.times import clock_now
 
 T = TypeVar("T")
+
+# SQLite's primary result codes for trouble that can pass or that an
+# operator must fix (busy, locked, out of memory, read-only, interrupted,
+# I/O error, corrupt, full, cannot open, protocol, not a database): the
+# sender should retry.  Any other code (a syntax error, a constraint, misuse)
+# is a bug in tempmail, and retrying it forever would help nobody.
+_TRANSIENT = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 26})
 
 
 def _configure(connection: sqlite3.Connection) -> None:
@@ -52,12 +69,20 @@ def _configure(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA busy_timeout = 5000")
 
 
+def is_transient(error: BaseException) -> bool:
+    """
+    Whether a SQLite error is passing trouble rather than a bug.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _TRANSIENT
+
+
 def _interaction_failed(failure: Failure) -> Failure:
     """
-    Report database errors as L{StorageUnavailable}; let our own errors
-    through.
+    Report passing database trouble as L{StorageUnavailable}; let bugs (and
+    our own errors) through as what they are.
     """
-    if failure.check(sqlite3.Error):
+    if is_transient(failure.value):
         raise StorageUnavailable(str(failure.value))
     return failure
 
@@ -68,31 +93,36 @@ class SQLiteMailStore:
     L{IMailStore} on a SQLite file (or a private in-memory database).
     """
 
-    def __init__(self, location: StoreLocation) -> None:
+    def __init__(self, location: StoreLocation, clock: IReactorTime) -> None:
         """
         Open (creating and migrating if needed) the database at C{location}.
 
         Migration runs here, synchronously, so a database this release
         cannot use stops startup with a clear error.
 
+        @param clock: what "now" is for the times the store writes.
         @raise tempmail.storage.schema.SchemaError: if it cannot be used.
-        @raise sqlite3.Error: if it cannot be opened.
+        @raise StorageUnavailable: if it cannot be opened.
         """
-        if location.path == MEMORY:
+        self.clock = clock
+        if location.target == MEMORY:
             # Every connection to ":memory:" is a new empty database, so use
             # a named shared-cache one and keep a connection open for its life.
             database = f"file:tempmail-{uuid.uuid4().hex}?mode=memory&cache=shared"
             uri = True
         else:
-            database, uri = location.path, False
-        self._keeper: sqlite3.Connection | None = sqlite3.connect(
-            database, uri=uri, isolation_level=None, check_same_thread=False
-        )
-        # Refuse a foreign database before changing anything in it (even
-        # its journal mode).
-        current_version(self._keeper)
-        _configure(self._keeper)
-        migrate(self._keeper)
+            database, uri = location.target, False
+        try:
+            self._keeper: sqlite3.Connection | None = sqlite3.connect(
+                database, uri=uri, isolation_level=None, check_same_thread=False
+            )
+            # Refuse a foreign database before changing anything in it (even
+            # its journal mode).
+            current_version(self._keeper)
+            _configure(self._keeper)
+            migrate(self._keeper)
+        except sqlite3.Error as e:
+            raise StorageUnavailable(str(e)) from None
         if not uri:
             self._keeper.close()
             self._keeper = None
@@ -108,6 +138,9 @@ class SQLiteMailStore:
             cp_openfun=_configure,
         )
         self._in_flight: set[Deferred[Any]] = set()
+
+    def _now_us(self) -> int:
+        return to_micros(clock_now(self.clock))
 
     def _run(self, work: Callable[..., T], *args: Any, write: bool = False) -> Deferred[T]:
         """
@@ -128,130 +161,174 @@ class SQLiteMailStore:
 
         return d.addBoth(finished)
 
+    # Messages
+
     def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
-        return self._run(sqlite_messages.deliver, message, write=True)
+        return self._run(messages.deliver, message, self._now_us(), write=True)
 
     def list_messages(
         self, mailbox: str, limit: int, offset: int = 0, before: str | None = None
     ) -> Deferred[MessagePage]:
-        return self._run(sqlite_messages.list_messages, mailbox, limit, offset, before)
+        return self._run(messages.list_messages, mailbox, limit, offset, before)
 
     def get_messages(self, ids: Sequence[str]) -> Deferred[list[StoredMessage]]:
-        return self._run(sqlite_messages.get_messages, list(ids))
+        return self._run(messages.get_messages, list(ids))
 
     def get_raw(self, id: str) -> Deferred[bytes | None]:
-        return self._run(sqlite_messages.get_raw, id)
+        return self._run(messages.get_raw, id)
 
     def get_attachment(self, id: str, index: int) -> Deferred[AttachmentContent | None]:
-        return self._run(sqlite_messages.get_attachment, id, index)
+        return self._run(messages.get_attachment, id, index)
 
-    def set_seen(self, id: str, seen: bool) -> Deferred[bool | None]:
-        return self._run(sqlite_messages.set_seen, id, seen, write=True)
+    def mailbox_of(self, id: str) -> Deferred[str | None]:
+        return self._run(messages.mailbox_of, id)
 
-    def delete_message(self, id: str) -> Deferred[MessageSummary | None]:
-        return self._run(sqlite_messages.delete_message, id, write=True)
+    def set_seen(self, grant: MailboxGrant, id: str, seen: bool) -> Deferred[FlagUpdate | None]:
+        return self._run(sqlite_flags.set_seen, grant, id, seen, self._now_us(), write=True)
 
-    def empty_mailbox(self, mailbox: str) -> Deferred[list[MessageSummary]]:
-        return self._run(sqlite_messages.delete_where, "mb.address = ?", (mailbox,), write=True)
+    def delete_message(self, grant: MailboxGrant, id: str) -> Deferred[MessageSummary | None]:
+        return self._run(messages.delete_message, grant, id, self._now_us(), write=True)
+
+    def empty_mailbox(self, grant: MailboxGrant) -> Deferred[list[MessageSummary]]:
+        return self._run(messages.empty_mailbox, grant, self._now_us(), write=True)
 
     def expire_messages(self, older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
         return self._run(
-            sqlite_messages.delete_where,
-            "mm.id IN (SELECT id FROM mailbox_messages WHERE received_at < ? "
-            "ORDER BY received_at LIMIT ?)",
-            (to_micros(older_than), limit),
-            write=True,
+            messages.expire_messages, to_micros(older_than), limit, self._now_us(), write=True
         )
 
     def trim_mailboxes(self, keep: int, limit: int) -> Deferred[list[MessageSummary]]:
+        return self._run(messages.trim_mailboxes, keep, limit, self._now_us(), write=True)
+
+    def open_mailbox(self, mailbox: str) -> Deferred[MailboxState]:
+        return self._run(sqlite_flags.open_mailbox, mailbox, self._now_us(), write=True)
+
+    def list_uids(self, mailbox: str) -> Deferred[list[int]]:
+        return self._run(sqlite_flags.list_uids, mailbox)
+
+    def messages_by_uid(
+        self, mailbox: str, first: int, last: int | None
+    ) -> Deferred[list[MessageSummary]]:
+        return self._run(sqlite_flags.messages_by_uid, mailbox, first, last)
+
+    def messages_by_sequence(
+        self, mailbox: str, first: int, last: int | None
+    ) -> Deferred[list[MessageSummary]]:
+        return self._run(sqlite_flags.messages_by_sequence, mailbox, first, last)
+
+    def store_flags(
+        self, grant: MailboxGrant, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
+    ) -> Deferred[list[FlagUpdate]]:
         return self._run(
-            sqlite_messages.delete_where,
-            "mm.id IN (SELECT id FROM (SELECT id, row_number() OVER "
-            "(PARTITION BY mailbox_id ORDER BY uid DESC) AS newer FROM mailbox_messages) "
-            "WHERE newer > ? LIMIT ?)",
-            (keep, limit),
-            write=True,
+            sqlite_flags.store_flags, grant, list(uids), flags, mode, self._now_us(), write=True
         )
 
-    def mailbox_of(self, id: str) -> Deferred[str | None]:
-        return self._run(sqlite_claims.mailbox_of, id)
+    def expunge(
+        self, grant: MailboxGrant, uids: Sequence[int] | None = None
+    ) -> Deferred[list[MessageSummary]]:
+        chosen = None if uids is None else list(uids)
+        return self._run(sqlite_flags.expunge, grant, chosen, self._now_us(), write=True)
 
-    def list_mailboxes(self, limit: int, offset: int = 0) -> Deferred[MailboxPage]:
-        return self._run(sqlite_claims.list_mailboxes, limit, offset)
+    # Locks
 
-    def password_hash(self, mailbox: str) -> Deferred[str | None]:
-        return self._run(sqlite_claims.password_hash, mailbox)
+    def lock_state(self, mailbox: str) -> Deferred[LockState]:
+        return self._run(sqlite_mailboxes.lock_state, mailbox)
 
     def claim_mailbox(self, mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
-        return self._run(sqlite_claims.claim_mailbox, mailbox, password_hash, token, write=True)
+        return self._run(
+            sqlite_claims.claim_mailbox,
+            mailbox,
+            password_hash,
+            token,
+            self._now_us(),
+            write=True,
+        )
 
     def change_password(
         self, mailbox: str, password_hash: str, token: TokenGrant
     ) -> Deferred[bool]:
-        return self._run(sqlite_claims.change_password, mailbox, password_hash, token, write=True)
+        return self._run(
+            sqlite_claims.change_password,
+            mailbox,
+            password_hash,
+            token,
+            self._now_us(),
+            write=True,
+        )
 
     def release_mailbox(self, mailbox: str) -> Deferred[bool]:
         return self._run(sqlite_claims.release_mailbox, mailbox, write=True)
 
     def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
-        return self._run(sqlite_claims.add_token, mailbox, token, write=True)
+        return self._run(sqlite_claims.add_token, mailbox, token, self._now_us(), write=True)
 
     def token_mailbox(self, digest: str, now: datetime) -> Deferred[str | None]:
         return self._run(sqlite_claims.token_mailbox, digest, to_micros(now))
 
+    def list_mailboxes(self, limit: int, offset: int = 0) -> Deferred[MailboxPage]:
+        return self._run(sqlite_claims.list_mailboxes, limit, offset)
+
+    # Webhooks
+
     def create_webhook(
-        self, mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+        self, grant: MailboxGrant, url: str, events: tuple[str, ...], secret: str, limit: int
     ) -> Deferred[Webhook | None]:
         return self._run(
-            sqlite_webhooks.create_webhook, mailbox, url, events, secret, limit, write=True
+            webhooks.create_webhook,
+            grant,
+            url,
+            events,
+            secret,
+            limit,
+            self._now_us(),
+            write=True,
         )
 
     def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
-        return self._run(sqlite_webhooks.list_webhooks, mailbox)
+        return self._run(webhooks.list_webhooks, mailbox)
 
     def get_webhook(self, id: str) -> Deferred[Webhook | None]:
-        return self._run(sqlite_webhooks.get_webhook, id)
+        return self._run(webhooks.get_webhook, id)
 
-    def update_webhook(self, id: str, change: WebhookChange) -> Deferred[Webhook | None]:
-        return self._run(sqlite_webhooks.update_webhook, id, change, write=True)
+    def update_webhook(
+        self, grant: MailboxGrant, id: str, change: WebhookChange
+    ) -> Deferred[Webhook | None]:
+        return self._run(webhooks.update_webhook, grant, id, change, write=True)
 
-    def delete_webhook(self, id: str) -> Deferred[bool]:
-        return self._run(sqlite_webhooks.delete_webhook, id, write=True)
+    def delete_webhook(self, grant: MailboxGrant, id: str) -> Deferred[bool]:
+        return self._run(webhooks.delete_webhook, grant, id, write=True)
 
-    def webhooks_for(self, mailbox: str, event: str) -> Deferred[list[Webhook]]:
-        return self._run(sqlite_webhooks.webhooks_for, mailbox, event)
-
-    def add_deliveries(self, deliveries: Sequence[NewDelivery]) -> Deferred[None]:
-        return self._run(sqlite_webhooks.add_deliveries, list(deliveries), write=True)
-
-    def due_deliveries(
-        self,
-        now: datetime,
-        limit: int,
-        exclude: Sequence[str] = (),
-        skip_webhooks: Sequence[str] = (),
+    def claim_deliveries(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int, per_webhook: int
     ) -> Deferred[list[DueDelivery]]:
         return self._run(
-            sqlite_webhooks.due_deliveries,
+            webhooks.claim_deliveries,
+            owner,
             to_micros(now),
+            to_micros(lease_until),
             limit,
-            list(exclude),
-            list(skip_webhooks),
+            per_webhook,
+            write=True,
         )
 
-    def prune_deliveries(self, finished_before: datetime) -> Deferred[int]:
-        return self._run(sqlite_webhooks.prune_deliveries, to_micros(finished_before), write=True)
+    def release_deliveries(self, owner: str) -> Deferred[int]:
+        return self._run(webhooks.release_deliveries, owner, write=True)
 
     def record_attempt(
-        self, outcome: AttemptOutcome, disable_after: int
+        self, owner: str, outcome: AttemptOutcome, disable_after: int
     ) -> Deferred[Webhook | None]:
-        return self._run(sqlite_webhooks.record_attempt, outcome, disable_after, write=True)
+        return self._run(webhooks.record_attempt, owner, outcome, disable_after, write=True)
+
+    def prune_deliveries(self, finished_before: datetime) -> Deferred[int]:
+        return self._run(webhooks.prune_deliveries, to_micros(finished_before), write=True)
 
     def list_attempts(self, webhook_id: str, limit: int) -> Deferred[list[DeliveryAttempt]]:
-        return self._run(sqlite_webhooks.list_attempts, webhook_id, limit)
+        return self._run(webhooks.list_attempts, webhook_id, limit)
+
+    # Lifecycle
 
     def check_health(self) -> Deferred[None]:
-        return self._run(sqlite_messages.ping)
+        return self._run(messages.ping)
 
     def close(self) -> Deferred[None]:
         """

@@ -1,25 +1,20 @@
 """
-The SQL for mailbox claims and tokens, run by L{SQLiteMailStore} in its
-pool thread.  Each function gets a cursor inside an open transaction.
+The SQL for mailbox claims and tokens, and the operator's mailbox listing,
+run by L{SQLiteMailStore} in its pool thread.  Each function gets a cursor
+inside an open transaction.
+
+Every claim, release and password change adds one to the mailbox's
+C{lock_version}, so a write guarded by an older lock check is refused (see
+L{sqlite_mailboxes.granted_mailbox}).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tempmail.models import MailboxInfo, MailboxPage, TokenGrant
-from tempmail.storage.timestamps import from_micros, now_micros, to_micros
-
-
-def mailbox_of(cursor: Any, id: str) -> str | None:
-    cursor.execute(
-        "SELECT mb.address FROM mailbox_messages mm JOIN mailboxes mb "
-        "ON mb.id = mm.mailbox_id WHERE mm.id = ?",
-        (id,),
-    )
-    row = cursor.fetchone()
-    return None if row is None else str(row[0])
+from tempmail.storage.sqlite_mailboxes import ensure_mailbox
+from tempmail.storage.timestamps import from_micros, to_micros
 
 
 def list_mailboxes(cursor: Any, limit: int, offset: int) -> MailboxPage:
@@ -40,40 +35,28 @@ def list_mailboxes(cursor: Any, limit: int, offset: int) -> MailboxPage:
     )
 
 
-def password_hash(cursor: Any, mailbox: str) -> str | None:
-    cursor.execute("SELECT password_hash FROM mailboxes WHERE address = ?", (mailbox,))
-    row = cursor.fetchone()
-    return None if row is None else row[0]
-
-
-def _store_token(cursor: Any, mailbox_id: int, token: TokenGrant) -> None:
+def _store_token(cursor: Any, mailbox_id: int, token: TokenGrant, now_us: int) -> None:
     # Expired tokens are dropped whenever one is issued, which bounds the table.
-    cursor.execute("DELETE FROM mailbox_tokens WHERE expires_at < ?", (now_micros(),))
+    cursor.execute("DELETE FROM mailbox_tokens WHERE expires_at < ?", (now_us,))
     cursor.execute(
         "INSERT INTO mailbox_tokens (digest, mailbox_id, expires_at) VALUES (?, ?, ?)",
         (token.digest, mailbox_id, to_micros(token.expires_at)),
     )
 
 
-def claim_mailbox(cursor: Any, mailbox: str, password_hash: str, token: TokenGrant) -> bool:
-    now = now_micros()
+def claim_mailbox(
+    cursor: Any, mailbox: str, password_hash: str, token: TokenGrant, now_us: int
+) -> bool:
+    mailbox_id = ensure_mailbox(cursor, mailbox, now_us)
     cursor.execute(
-        """
-        INSERT INTO mailboxes (address, uid_validity, uid_next, created_at, password_hash,
-                               claimed_at)
-        VALUES (?, ?, 1, ?, ?, ?)
-        ON CONFLICT (address) DO UPDATE
-            SET password_hash = excluded.password_hash, claimed_at = excluded.claimed_at
-            WHERE mailboxes.password_hash IS NULL
-        RETURNING id
-        """,
-        (mailbox, int(time.time()), now, password_hash, now),
+        "UPDATE mailboxes SET password_hash = ?, claimed_at = ?, lock_version = lock_version + 1 "
+        "WHERE id = ? AND password_hash IS NULL",
+        (password_hash, now_us, mailbox_id),
     )
-    row = cursor.fetchone()
-    if row is None:
+    if not cursor.rowcount:
         return False
-    cursor.execute("DELETE FROM webhooks WHERE mailbox_id = ?", (row[0],))
-    _store_token(cursor, row[0], token)
+    cursor.execute("DELETE FROM webhooks WHERE mailbox_id = ?", (mailbox_id,))
+    _store_token(cursor, mailbox_id, token, now_us)
     return True
 
 
@@ -85,15 +68,18 @@ def _claimed_id(cursor: Any, mailbox: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def change_password(cursor: Any, mailbox: str, password_hash: str, token: TokenGrant) -> bool:
+def change_password(
+    cursor: Any, mailbox: str, password_hash: str, token: TokenGrant, now_us: int
+) -> bool:
     mailbox_id = _claimed_id(cursor, mailbox)
     if mailbox_id is None:
         return False
     cursor.execute(
-        "UPDATE mailboxes SET password_hash = ? WHERE id = ?", (password_hash, mailbox_id)
+        "UPDATE mailboxes SET password_hash = ?, lock_version = lock_version + 1 WHERE id = ?",
+        (password_hash, mailbox_id),
     )
     cursor.execute("DELETE FROM mailbox_tokens WHERE mailbox_id = ?", (mailbox_id,))
-    _store_token(cursor, mailbox_id, token)
+    _store_token(cursor, mailbox_id, token, now_us)
     return True
 
 
@@ -102,17 +88,19 @@ def release_mailbox(cursor: Any, mailbox: str) -> bool:
     if mailbox_id is None:
         return False
     cursor.execute(
-        "UPDATE mailboxes SET password_hash = NULL, claimed_at = NULL WHERE id = ?", (mailbox_id,)
+        "UPDATE mailboxes SET password_hash = NULL, claimed_at = NULL, "
+        "lock_version = lock_version + 1 WHERE id = ?",
+        (mailbox_id,),
     )
     cursor.execute("DELETE FROM mailbox_tokens WHERE mailbox_id = ?", (mailbox_id,))
     return True
 
 
-def add_token(cursor: Any, mailbox: str, token: TokenGrant) -> bool:
+def add_token(cursor: Any, mailbox: str, token: TokenGrant, now_us: int) -> bool:
     mailbox_id = _claimed_id(cursor, mailbox)
     if mailbox_id is None:
         return False
-    _store_token(cursor, mailbox_id, token)
+    _store_token(cursor, mailbox_id, token, now_us)
     return True
 
 

@@ -1,40 +1,63 @@
 """
-The SQL for messages and mailboxes' mail, run by L{SQLiteMailStore} in its
-pool thread.  Each function gets a cursor inside an open transaction.
+The SQL for mail: delivering, listing, reading and deleting, run by
+L{SQLiteMailStore} in its pool thread.  Each function gets a cursor inside
+an open transaction; a change that webhooks hear of writes its deliveries
+in that same transaction (L{sqlite_webhooks.write_outbox}).
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from tempmail import outbox
+from tempmail.events import DeletionReason
 from tempmail.interfaces import UnknownCursor
 from tempmail.models import (
     AttachmentContent,
     AttachmentInfo,
     DeliveredCopy,
     IncomingMessage,
+    MailboxGrant,
     MessagePage,
     MessageSummary,
     StoredMessage,
 )
+from tempmail.storage.sqlite_mailboxes import granted_mailbox
+from tempmail.storage.sqlite_webhooks import write_outbox
 from tempmail.storage.timestamps import from_micros, to_micros
 
-_SUMMARY_COLUMNS = """
+# The flags other than \Seen travel as one space-separated text: a flag is
+# an IMAP atom, which has no spaces.
+SUMMARY_COLUMNS = """
     mm.id, mb.address, mm.uid, m.from_address, m.subject, mm.received_at,
-    m.size, mm.seen, m.attachment_count, m.preview
+    m.size, mm.seen, m.attachment_count, m.preview,
+    (SELECT group_concat(f.flag, ' ') FROM message_flags f WHERE f.entry_id = mm.id)
 """
-_FROM_COPIES = """
+FROM_COPIES = """
     FROM mailbox_messages mm
     JOIN mailboxes mb ON mb.id = mm.mailbox_id
     JOIN messages m ON m.id = mm.message_id
 """
+# How many columns SUMMARY_COLUMNS has; extra columns follow it.
+SUMMARY_WIDTH = 11
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = 500) -> list[Sequence[T]]:
+    """
+    C{items} in slices small enough for one statement's parameters.
+    """
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def summary(row: Sequence[Any]) -> MessageSummary:
+    """
+    A L{MessageSummary} from a row that starts with L{SUMMARY_COLUMNS}.
+    """
     return MessageSummary(
         id=row[0],
         mailbox=row[1],
@@ -46,10 +69,11 @@ def summary(row: Sequence[Any]) -> MessageSummary:
         seen=bool(row[7]),
         attachment_count=row[8],
         preview=row[9],
+        flags=tuple(sorted(row[10].split())) if row[10] else (),
     )
 
 
-def deliver(cursor: Any, message: IncomingMessage) -> list[DeliveredCopy]:
+def deliver(cursor: Any, message: IncomingMessage, now_us: int) -> list[DeliveredCopy]:
     parsed, envelope = message.parsed, message.envelope
     received = to_micros(envelope.received_at)
     cursor.execute(
@@ -103,7 +127,10 @@ def deliver(cursor: Any, message: IncomingMessage) -> list[DeliveredCopy]:
         ],
     )
     copies = []
+    arrivals = []
     for address in envelope.recipients:
+        # One statement makes the mailbox on first use and takes its next
+        # UID, so two deliveries can never get the same one.
         cursor.execute(
             """
             INSERT INTO mailboxes (address, uid_validity, uid_next, created_at)
@@ -111,7 +138,7 @@ def deliver(cursor: Any, message: IncomingMessage) -> list[DeliveredCopy]:
             ON CONFLICT (address) DO UPDATE SET uid_next = uid_next + 1
             RETURNING id, uid_next - 1
             """,
-            (address, int(time.time()), received),
+            (address, now_us // 1_000_000, now_us),
         )
         mailbox_id, uid = cursor.fetchone()
         copy = DeliveredCopy(id=str(uuid.uuid4()), mailbox=address, uid=uid)
@@ -123,6 +150,8 @@ def deliver(cursor: Any, message: IncomingMessage) -> list[DeliveredCopy]:
             (copy.id, mailbox_id, row_id, uid, received),
         )
         copies.append(copy)
+        arrivals.append(outbox.arrival(message.summary_for(copy)))
+    write_outbox(cursor, arrivals, now_us)
     return copies
 
 
@@ -147,7 +176,7 @@ def list_messages(
             raise UnknownCursor(before)
         below, offset = row[0], 0
     cursor.execute(
-        f"SELECT {_SUMMARY_COLUMNS} {_FROM_COPIES} "
+        f"SELECT {SUMMARY_COLUMNS} {FROM_COPIES} "
         "WHERE mb.address = ? AND (? IS NULL OR mm.uid < ?) "
         "ORDER BY mm.uid DESC LIMIT ? OFFSET ?",
         (mailbox, below, below, limit + 1, offset),
@@ -159,45 +188,46 @@ def list_messages(
 
 
 def get_messages(cursor: Any, ids: list[str]) -> list[StoredMessage]:
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    cursor.execute(
-        f"SELECT {_SUMMARY_COLUMNS}, m.id, m.to_addresses, m.cc_addresses, "
-        "m.date, m.message_id, m.text_body, m.html_body, m.headers, "
-        f"m.envelope_from, m.envelope_to {_FROM_COPIES} WHERE mm.id IN ({marks})",
-        ids,
-    )
-    rows = cursor.fetchall()
-    row_ids = sorted({row[10] for row in rows})
+    rows = []
+    for part in chunks(ids):
+        cursor.execute(
+            f"SELECT {SUMMARY_COLUMNS}, m.id, m.to_addresses, m.cc_addresses, "
+            "m.date, m.message_id, m.text_body, m.html_body, m.headers, "
+            f"m.envelope_from, m.envelope_to {FROM_COPIES} "
+            f"WHERE mm.id IN ({','.join('?' * len(part))})",
+            part,
+        )
+        rows.extend(cursor.fetchall())
     attachments: dict[int, list[AttachmentInfo]] = {}
-    if row_ids:
+    for part in chunks(sorted({row[SUMMARY_WIDTH] for row in rows})):
         cursor.execute(
             "SELECT message_id, idx, filename, content_type, size, content_id, "
-            f"inline FROM attachments WHERE message_id IN ({','.join('?' * len(row_ids))}) "
+            f"inline FROM attachments WHERE message_id IN ({','.join('?' * len(part))}) "
             "ORDER BY message_id, idx",
-            row_ids,
+            part,
         )
         for a in cursor.fetchall():
             attachments.setdefault(a[0], []).append(
                 AttachmentInfo(a[1], a[2], a[3], a[4], a[5], bool(a[6]))
             )
-    found = {
-        row[0]: StoredMessage(
+    found = {}
+    for row in rows:
+        (row_id, to, cc, date, message_id, text, html, headers, envelope_from, envelope_to) = row[
+            SUMMARY_WIDTH:
+        ]
+        found[row[0]] = StoredMessage(
             summary=summary(row),
-            to=tuple(json.loads(row[11])),
-            cc=tuple(json.loads(row[12])),
-            date=None if row[13] is None else from_micros(row[13]),
-            message_id=row[14],
-            text=row[15],
-            html=row[16],
-            headers=tuple((name, value) for name, value in json.loads(row[17])),
-            envelope_from=row[18],
-            envelope_to=tuple(json.loads(row[19])),
-            attachments=tuple(attachments.get(row[10], ())),
+            to=tuple(json.loads(to)),
+            cc=tuple(json.loads(cc)),
+            date=None if date is None else from_micros(date),
+            message_id=message_id,
+            text=text,
+            html=html,
+            headers=tuple((name, value) for name, value in json.loads(headers)),
+            envelope_from=envelope_from,
+            envelope_to=tuple(json.loads(envelope_to)),
+            attachments=tuple(attachments.get(row_id, ())),
         )
-        for row in rows
-    }
     return [found[i] for i in ids if i in found]
 
 
@@ -225,40 +255,85 @@ def get_attachment(cursor: Any, id: str, index: int) -> AttachmentContent | None
     return AttachmentContent(info, bytes(row[6]))
 
 
-def set_seen(cursor: Any, id: str, seen: bool) -> bool | None:
-    cursor.execute("SELECT seen FROM mailbox_messages WHERE id = ?", (id,))
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    if bool(row[0]) == seen:
-        return False
-    cursor.execute("UPDATE mailbox_messages SET seen = ? WHERE id = ?", (int(seen), id))
-    return True
-
-
-def delete_message(cursor: Any, id: str) -> MessageSummary | None:
-    deleted = delete_where(cursor, "mm.id = ?", (id,))
-    return deleted[0] if deleted else None
-
-
-def delete_where(cursor: Any, condition: str, params: Sequence[Any]) -> list[MessageSummary]:
-    """
-    Delete the mailbox copies matching C{condition}, and the bodies no
-    copy refers to any more; return what was deleted.
-    """
+def mailbox_of(cursor: Any, id: str) -> str | None:
     cursor.execute(
-        f"SELECT {_SUMMARY_COLUMNS}, mm.message_id {_FROM_COPIES} WHERE {condition} "
-        "ORDER BY mm.received_at, mm.uid",
-        params,
+        "SELECT mb.address FROM mailbox_messages mm JOIN mailboxes mb "
+        "ON mb.id = mm.mailbox_id WHERE mm.id = ?",
+        (id,),
     )
-    rows = cursor.fetchall()
+    row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+# Deleting
+
+
+def delete_copies(
+    cursor: Any, ids: Sequence[str], reason: DeletionReason, now_us: int
+) -> list[MessageSummary]:
+    """
+    Delete these mailbox copies, and the bodies no copy refers to any more;
+    return what went (oldest first), with the deliveries its deletion owes
+    the webhooks written.
+    """
+    rows = []
+    for part in chunks(ids):
+        cursor.execute(
+            f"SELECT {SUMMARY_COLUMNS}, mm.message_id {FROM_COPIES} "
+            f"WHERE mm.id IN ({','.join('?' * len(part))})",
+            part,
+        )
+        rows.extend(cursor.fetchall())
+    rows.sort(key=lambda row: (row[5], row[2]))
     cursor.executemany("DELETE FROM mailbox_messages WHERE id = ?", [(row[0],) for row in rows])
     cursor.executemany(
         "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
         "(SELECT 1 FROM mailbox_messages WHERE message_id = ?)",
-        [(row_id, row_id) for row_id in sorted({row[10] for row in rows})],
+        [(row_id, row_id) for row_id in sorted({row[SUMMARY_WIDTH] for row in rows})],
     )
-    return [summary(row) for row in rows]
+    deleted = [summary(row) for row in rows]
+    write_outbox(cursor, [outbox.deletion(s, reason) for s in deleted], now_us)
+    return deleted
+
+
+def delete_message(cursor: Any, grant: MailboxGrant, id: str, now_us: int) -> MessageSummary | None:
+    mailbox_id = granted_mailbox(cursor, grant)
+    cursor.execute(
+        "SELECT id FROM mailbox_messages WHERE id = ? AND mailbox_id = ?", (id, mailbox_id)
+    )
+    if cursor.fetchone() is None:
+        return None
+    (deleted,) = delete_copies(cursor, [id], DeletionReason.DELETED, now_us)
+    return deleted
+
+
+def empty_mailbox(cursor: Any, grant: MailboxGrant, now_us: int) -> list[MessageSummary]:
+    mailbox_id = granted_mailbox(cursor, grant)
+    cursor.execute("SELECT id FROM mailbox_messages WHERE mailbox_id = ?", (mailbox_id,))
+    ids = [row[0] for row in cursor.fetchall()]
+    return delete_copies(cursor, ids, DeletionReason.DELETED, now_us)
+
+
+def expire_messages(
+    cursor: Any, older_than_us: int, limit: int, now_us: int
+) -> list[MessageSummary]:
+    cursor.execute(
+        "SELECT id FROM mailbox_messages WHERE received_at < ? ORDER BY received_at LIMIT ?",
+        (older_than_us, limit),
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    return delete_copies(cursor, ids, DeletionReason.RETENTION, now_us)
+
+
+def trim_mailboxes(cursor: Any, keep: int, limit: int, now_us: int) -> list[MessageSummary]:
+    cursor.execute(
+        "SELECT id FROM (SELECT id, row_number() OVER "
+        "(PARTITION BY mailbox_id ORDER BY uid DESC) AS newer FROM mailbox_messages) "
+        "WHERE newer > ? LIMIT ?",
+        (keep, limit),
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    return delete_copies(cursor, ids, DeletionReason.RETENTION, now_us)
 
 
 def ping(cursor: Any) -> None:

@@ -1,25 +1,28 @@
 """
-The SQL for webhooks, their stored deliveries and the attempt log, run by
+The SQL for webhooks, their stored deliveries (the outbox the message writes
+fill, and the leases dispatchers take on it) and the attempt log, run by
 L{SQLiteMailStore} in its pool thread inside a transaction.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from tempmail.events import MailEvent
 from tempmail.models import (
     AttemptOutcome,
     DeliveryAttempt,
     DueDelivery,
-    NewDelivery,
+    MailboxGrant,
     Webhook,
     WebhookChange,
 )
-from tempmail.storage.timestamps import from_micros, now_micros, to_micros
+from tempmail.outbox import deliveries_for
+from tempmail.storage.sqlite_mailboxes import ensure_mailbox, granted_mailbox
+from tempmail.storage.timestamps import from_micros, to_micros
 
 _COLUMNS = """
     w.id, mb.address, w.url, w.events, w.secret, w.enabled, w.created_at,
@@ -49,18 +52,16 @@ def get_webhook(cursor: Any, id: str) -> Webhook | None:
 
 
 def create_webhook(
-    cursor: Any, mailbox: str, url: str, events: tuple[str, ...], secret: str, limit: int
+    cursor: Any,
+    grant: MailboxGrant,
+    url: str,
+    events: tuple[str, ...],
+    secret: str,
+    limit: int,
+    now_us: int,
 ) -> Webhook | None:
-    now = now_micros()
-    cursor.execute(
-        """
-        INSERT INTO mailboxes (address, uid_validity, uid_next, created_at) VALUES (?, ?, 1, ?)
-        ON CONFLICT (address) DO UPDATE SET address = excluded.address
-        RETURNING id
-        """,
-        (mailbox, int(time.time()), now),
-    )
-    (mailbox_id,) = cursor.fetchone()
+    granted_mailbox(cursor, grant)
+    mailbox_id = ensure_mailbox(cursor, grant.mailbox, now_us)
     cursor.execute("SELECT count(*) FROM webhooks WHERE mailbox_id = ?", (mailbox_id,))
     if cursor.fetchone()[0] >= limit:
         return None
@@ -68,7 +69,7 @@ def create_webhook(
     cursor.execute(
         "INSERT INTO webhooks (id, mailbox_id, url, events, secret, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (id, mailbox_id, url, json.dumps(events), secret, now),
+        (id, mailbox_id, url, json.dumps(events), secret, now_us),
     )
     return get_webhook(cursor, id)
 
@@ -81,7 +82,17 @@ def list_webhooks(cursor: Any, mailbox: str) -> list[Webhook]:
     return [_webhook(row) for row in cursor.fetchall()]
 
 
-def update_webhook(cursor: Any, id: str, change: WebhookChange) -> Webhook | None:
+def _granted_webhook(cursor: Any, grant: MailboxGrant, id: str) -> bool:
+    mailbox_id = granted_mailbox(cursor, grant)
+    cursor.execute("SELECT 1 FROM webhooks WHERE id = ? AND mailbox_id = ?", (id, mailbox_id))
+    return cursor.fetchone() is not None
+
+
+def update_webhook(
+    cursor: Any, grant: MailboxGrant, id: str, change: WebhookChange
+) -> Webhook | None:
+    if not _granted_webhook(cursor, grant, id):
+        return None
     if change.url is not None:
         cursor.execute("UPDATE webhooks SET url = ? WHERE id = ?", (change.url, id))
     if change.events is not None:
@@ -100,47 +111,81 @@ def update_webhook(cursor: Any, id: str, change: WebhookChange) -> Webhook | Non
     return get_webhook(cursor, id)
 
 
-def delete_webhook(cursor: Any, id: str) -> bool:
+def delete_webhook(cursor: Any, grant: MailboxGrant, id: str) -> bool:
+    if not _granted_webhook(cursor, grant, id):
+        return False
     cursor.execute("DELETE FROM webhooks WHERE id = ?", (id,))
-    return bool(cursor.rowcount)
+    return True
 
 
-def webhooks_for(cursor: Any, mailbox: str, event: str) -> list[Webhook]:
-    cursor.execute(f"SELECT {_COLUMNS} {_FROM} WHERE mb.address = ? AND w.enabled = 1", (mailbox,))
-    return [hook for hook in map(_webhook, cursor.fetchall()) if event in hook.events]
-
-
-def add_deliveries(cursor: Any, deliveries: Sequence[NewDelivery]) -> None:
+def write_outbox(cursor: Any, events: Sequence[MailEvent], now_us: int) -> None:
+    """
+    Store the deliveries C{events} owe the webhooks, in the caller's
+    transaction: the outbox of the change that caused them.
+    """
+    hooks: dict[str, list[Webhook]] = {}
+    now = from_micros(now_us)
+    rows = []
+    for event in events:
+        if event.mailbox not in hooks:
+            cursor.execute(
+                f"SELECT {_COLUMNS} {_FROM} WHERE mb.address = ? AND w.enabled = 1",
+                (event.mailbox,),
+            )
+            hooks[event.mailbox] = [_webhook(row) for row in cursor.fetchall()]
+        for d in deliveries_for(event, hooks[event.mailbox], now):
+            rows.append((d.id, d.webhook_id, d.event, d.payload, now_us, now_us))
     cursor.executemany(
         "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, state, "
         "next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-        [
-            # A delivery is created due: its first attempt time is its birth.
-            (d.id, d.webhook_id, d.event, d.payload, to_micros(d.due_at), to_micros(d.due_at))
-            for d in deliveries
-        ],
+        rows,
     )
 
 
-def due_deliveries(
-    cursor: Any, now_us: int, limit: int, exclude: Sequence[str], skip_webhooks: Sequence[str]
+def claim_deliveries(
+    cursor: Any, owner: str, now_us: int, lease_until_us: int, limit: int, per_webhook: int
 ) -> list[DueDelivery]:
-    skip = ""
-    if exclude:
-        skip += f" AND d.id NOT IN ({','.join('?' * len(exclude))})"
-    if skip_webhooks:
-        skip += f" AND d.webhook_id NOT IN ({','.join('?' * len(skip_webhooks))})"
+    # Each webhook gets at most per_webhook leases at once, counting those
+    # other dispatchers hold: rank its due deliveries and add what it holds.
     cursor.execute(
-        "SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts "
-        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-        f"WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1{skip} "
-        "ORDER BY d.next_attempt_at LIMIT ?",
-        (now_us, *exclude, *skip_webhooks, limit),
+        """
+        SELECT id, webhook_id, url, secret, event, payload, attempts FROM (
+            SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts,
+                   d.next_attempt_at,
+                   row_number() OVER (
+                       PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id
+                   ) + (
+                       SELECT count(*) FROM webhook_deliveries held
+                       WHERE held.webhook_id = d.webhook_id AND held.lease_until > ?
+                   ) AS place
+            FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+            WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1
+              AND (d.lease_until IS NULL OR d.lease_until <= ?)
+        )
+        WHERE place <= ?
+        ORDER BY next_attempt_at, id
+        LIMIT ?
+        """,
+        (now_us, now_us, now_us, per_webhook, limit),
     )
-    return [
+    due = [
         DueDelivery(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6])
         for row in cursor.fetchall()
     ]
+    cursor.executemany(
+        "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
+        [(owner, lease_until_us, d.id) for d in due],
+    )
+    return due
+
+
+def release_deliveries(cursor: Any, owner: str) -> int:
+    cursor.execute(
+        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL "
+        "WHERE lease_owner = ?",
+        (owner,),
+    )
+    return int(cursor.rowcount)
 
 
 def _abandon_pending(cursor: Any, webhook_id: str) -> None:
@@ -151,11 +196,18 @@ def _abandon_pending(cursor: Any, webhook_id: str) -> None:
     )
 
 
-def record_attempt(cursor: Any, outcome: AttemptOutcome, disable_after: int) -> Webhook | None:
+def record_attempt(
+    cursor: Any, owner: str, outcome: AttemptOutcome, disable_after: int
+) -> Webhook | None:
     attempt = outcome.attempt
-    cursor.execute("SELECT 1 FROM webhook_deliveries WHERE id = ?", (attempt.delivery_id,))
+    cursor.execute(
+        "SELECT 1 FROM webhook_deliveries WHERE id = ? AND lease_owner = ?",
+        (attempt.delivery_id, owner),
+    )
     if cursor.fetchone() is None:
-        return None  # The webhook was deleted while the attempt ran.
+        # The webhook was deleted while the attempt ran, or the lease ran
+        # out and another dispatcher has the delivery now.
+        return None
     cursor.execute(
         "INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -178,7 +230,8 @@ def record_attempt(cursor: Any, outcome: AttemptOutcome, disable_after: int) -> 
         # Switched off while this attempt ran: do not bring the delivery back.
         state = "pending" if enabled else "abandoned"
     cursor.execute(
-        "UPDATE webhook_deliveries SET attempts = ?, state = ?, next_attempt_at = ? WHERE id = ?",
+        "UPDATE webhook_deliveries SET attempts = ?, state = ?, next_attempt_at = ?, "
+        "lease_owner = NULL, lease_until = NULL WHERE id = ?",
         (
             attempt.attempt,
             state,

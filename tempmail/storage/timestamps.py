@@ -1,32 +1,28 @@
 """
 How times are stored: whole microseconds since the epoch, UTC.
 
-Integers compare as times (the original compared RFC 3339 text), and the
-same column type works in SQLite and PostgreSQL.
+Integers compare as times, and the same column type works in SQLite and
+PostgreSQL.  The conversions are integer arithmetic, so a stored time reads
+back to the microsecond.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def to_micros(moment: datetime) -> int:
     """
     A time as microseconds since the epoch.
     """
-    return int(moment.timestamp() * 1_000_000)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def from_micros(micros: int) -> datetime:
     """
     The inverse of L{to_micros}, in UTC.
     """
-    return datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
-
-
-def now_micros() -> int:
-    """
-    The current time as microseconds since the epoch.
-    """
-    return time.time_ns() // 1000
+    return _EPOCH + timedelta(microseconds=micros)

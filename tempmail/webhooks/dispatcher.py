@@ -1,34 +1,37 @@
 """
-Webhook delivery: events become stored deliveries, sent with retries.
+Webhook delivery: stored deliveries, sent with retries under a lease.
 
-The dispatcher listens to every mailbox on the L{IEventHub}.  For each
-event, every enabled webhook of that mailbox that wants it gets a
-L{NewDelivery}, stored before anything is sent, so a restart resumes what
-was pending.  A pump sends due deliveries, at most C{concurrency} at once
-and C{per_webhook} per webhook, and records each attempt.  SMTP never waits
-on any of this: events reach the dispatcher after the commit, on a later
-reactor turn, and the dispatcher only queues work.
+The deliveries are already stored: each change that webhooks hear of wrote
+its own in the same transaction (L{tempmail.outbox}).  The dispatcher only
+sends what is stored.  Its pump claims due deliveries with a lease (this
+dispatcher's id and an expiry), at most C{concurrency} at once and
+C{per_webhook} per webhook, sends each, and records the attempt, which ends
+the lease.  Two dispatchers on one database never send the same attempt,
+and if one crashes its leased deliveries are taken over when the lease
+ends.  The pump runs when an event says something was committed, and on a
+poll for retries that have come due (and for other daemons' changes).
+SMTP never waits on any of this.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from tempmail.events import EventKind, MailEvent
-from tempmail.interfaces import IEventHub, IMailStore, ISubscription
-from tempmail.models import AttemptOutcome, DeliveryAttempt, DueDelivery, NewDelivery
-from tempmail.webhooks.payloads import EVENT_NAMES, event_payload
+from tempmail.events import MailEvent
+from tempmail.interfaces import IEventHub, ISubscription, IWebhookStore
+from tempmail.models import AttemptOutcome, DeliveryAttempt, DueDelivery
+from tempmail.outbox import EVENT_NAMES
+from tempmail.times import clock_now
 from tempmail.webhooks.sender import AttemptResult, WebhookSender
 
 log = Logger()
@@ -70,12 +73,16 @@ def judge(result: AttemptResult) -> tuple[bool, bool, str | None]:
 
 class WebhookDispatcher(Service):
     """
-    Turns events into deliveries and sends them.
+    Sends stored deliveries, under leases, with retries.
+
+    @ivar owner: this dispatcher's id in the leases it takes.
+    @ivar lease: how long it holds a delivery it is attempting; longer than
+        an attempt may take, so a lease only ends early if the owner died.
     """
 
     def __init__(
         self,
-        store: IMailStore,
+        store: IWebhookStore,
         hub: IEventHub,
         sender: WebhookSender,
         clock: IReactorTime,
@@ -87,6 +94,7 @@ class WebhookDispatcher(Service):
         poll_interval: float = 1.0,
         jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2),
         keep_log_for: timedelta = timedelta(days=7),
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self.setName("webhooks")
         self.store = store
@@ -99,12 +107,13 @@ class WebhookDispatcher(Service):
         self.concurrency = concurrency
         self.per_webhook = per_webhook
         self.jitter = jitter
+        self.keep_log_for = keep_log_for
+        self.lease = lease
+        self.owner = uuid.uuid4().hex
         self._subscription: ISubscription | None = None
-        self._enqueueing: set[Deferred[None]] = set()
-        self._sending: dict[str, tuple[str, Deferred[None]]] = {}
+        self._sending: dict[str, Deferred[None]] = {}
         self._pumping = False
         self._pump_again = False
-        self.keep_log_for = keep_log_for
         self._poll = LoopingCall(self.pump)
         self._poll.clock = clock
         self._prune = LoopingCall(self._prune_log)
@@ -114,27 +123,28 @@ class WebhookDispatcher(Service):
         self._poll_interval = min(poll_interval, retry_base)
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.seconds(), tz=UTC)
+        return clock_now(self.clock)
 
     def startService(self) -> None:
         super().startService()
         self._subscription = self.hub.subscribe(None, self._on_event)
-        # The poll finds retries that have come due, and, at startup, the
-        # deliveries a previous run left pending.
+        # The poll finds retries that have come due, deliveries a previous
+        # run left pending, and those other daemons committed.
         self._poll.start(self._poll_interval, now=True)
         self._prune.start(PRUNE_INTERVAL, now=False)
 
     async def _stop(self) -> None:
-        # Let events already published reach us, and store what they made.
-        await deferLater(self.clock, 0, lambda: None)
         if self._subscription is not None:
             self._subscription.cancel()
             self._subscription = None
-        await DeferredList(list(self._enqueueing), consumeErrors=True)
-        # Attempts under way are abandoned, unrecorded: still pending in the
-        # store, they are made again after a restart.
-        for _, sending in list(self._sending.values()):
-            sending.cancel()
+        # Attempts under way are abandoned, unrecorded, and their leases
+        # given back: still pending, they are made again at the next start
+        # (or by another daemon) without waiting for the lease to run out.
+        sending = list(self._sending.values())
+        for attempt in sending:
+            attempt.cancel()
+        await DeferredList(sending, consumeErrors=True)
+        await self.store.release_deliveries(self.owner)
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
@@ -153,34 +163,11 @@ class WebhookDispatcher(Service):
             lambda f: log.failure("pruning webhook deliveries failed", f),
         )
 
-    # Events to deliveries
-
     def _on_event(self, event: MailEvent) -> None:
-        if event.kind.value not in EVENT_NAMES or event.summary is None:
-            return
-        d = Deferred.fromCoroutine(self._enqueue(event))
-        self._enqueueing.add(d)
-        d.addErrback(lambda f: log.failure("webhook deliveries not stored", f))
-        d.addBoth(lambda _: self._enqueueing.discard(d))
-
-    async def _enqueue(self, event: MailEvent) -> None:
-        hooks = await self.store.webhooks_for(event.mailbox, event.kind.value)
-        if not hooks:
-            return
-        assert event.summary is not None
-        body = event.summary.preview
-        if event.kind is not EventKind.DELETION:
-            found = await self.store.get_messages([event.summary.id])
-            if found:
-                body = found[0].html or found[0].text
-        now = self._now()
-        deliveries = []
-        for hook in hooks:
-            delivery_id = str(uuid.uuid4())
-            payload = event_payload(event, hook.id, delivery_id, body, now)
-            deliveries.append(NewDelivery(delivery_id, hook.id, event.kind.value, payload, now))
-        await self.store.add_deliveries(deliveries)
-        self.pump()
+        # The change and its deliveries were committed together; the event
+        # only says there may be something to send now.
+        if event.kind.value in EVENT_NAMES:
+            self.pump()
 
     # Sending
 
@@ -197,39 +184,28 @@ class WebhookDispatcher(Service):
         d = Deferred.fromCoroutine(self._pump())
         d.addErrback(lambda f: log.failure("webhook pump failed", f))
 
-    def _busy_webhooks(self) -> list[str]:
-        counts = Counter(hook for hook, _ in self._sending.values())
-        return [hook for hook, count in counts.items() if count >= self.per_webhook]
-
     async def _pump(self) -> None:
         try:
             while self.running:
                 self._pump_again = False
-                started = 0
                 room = self.concurrency - len(self._sending)
                 if room > 0:
-                    due = await self.store.due_deliveries(
-                        self._now(),
-                        room,
-                        exclude=list(self._sending),
-                        skip_webhooks=self._busy_webhooks(),
+                    now = self._now()
+                    due = await self.store.claim_deliveries(
+                        self.owner, now, now + self.lease, room, self.per_webhook
                     )
-                    started = sum(self._maybe_send(delivery) for delivery in due)
-                # Go round again if that filled a webhook (others may be due)
-                # or if something finished meanwhile.
-                if not (started or self._pump_again):
+                    for delivery in due:
+                        self._start(delivery)
+                # Go round again if something finished, or was committed,
+                # while the claim ran.
+                if not self._pump_again:
                     return
         finally:
             self._pumping = False
 
-    def _maybe_send(self, delivery: DueDelivery) -> bool:
-        if len(self._sending) >= self.concurrency:
-            return False
-        busy = sum(1 for hook, _ in self._sending.values() if hook == delivery.webhook_id)
-        if busy >= self.per_webhook:
-            return False
+    def _start(self, delivery: DueDelivery) -> None:
         d = Deferred.fromCoroutine(self._send(delivery))
-        self._sending[delivery.id] = (delivery.webhook_id, d)
+        self._sending[delivery.id] = d
 
         def done(result: object) -> None:
             self._sending.pop(delivery.id, None)
@@ -237,12 +213,15 @@ class WebhookDispatcher(Service):
 
         d.addErrback(_unless_cancelled)
         d.addBoth(done)
-        return True
 
     async def _send(self, delivery: DueDelivery) -> None:
         result = await self.sender.send(
             delivery.url, delivery.secret, delivery.event, delivery.id, delivery.payload
         )
+        if not self.running:
+            # Cut short by a shutdown, which gives the lease back: the
+            # attempt is made again in full, so it is not recorded.
+            return
         attempt_number = delivery.attempts + 1
         delivered, retry, disable_reason = judge(result)
         retry_at = None
@@ -259,7 +238,7 @@ class WebhookDispatcher(Service):
             result.duration_ms,
         )
         outcome = AttemptOutcome(attempt, delivery.webhook_id, delivered, retry_at, disable_reason)
-        hook = await self.store.record_attempt(outcome, self.disable_after)
+        hook = await self.store.record_attempt(self.owner, outcome, self.disable_after)
         if hook is not None and not hook.enabled:
             log.warn(
                 "webhook {webhook_disabled} disabled: {reason}",

@@ -1,6 +1,7 @@
 """
-The JSON a webhook receives: the original's fields plus a delivery id and,
-for deletions, the reason.
+Webhook requests: the event names a webhook may ask for, and the body of the
+test ping.  Event bodies are built with the outbox, in
+L{tempmail.outbox.event_payload}.
 """
 
 from __future__ import annotations
@@ -9,17 +10,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tempmail.events import EventKind, MailEvent
-from tempmail.models import MessageSummary
+from tempmail.outbox import EVENT_NAMES
 from tempmail.times import rfc3339
-
-EVENT_NAMES = {kind.value: kind for kind in (EventKind.ARRIVAL, EventKind.DELETION, EventKind.READ)}
 
 
 def parse_events(values: Any) -> tuple[str, ...]:
     """
-    Read a webhook's C{events} list: lower case is canonical, and the
-    original's capitalised C{Arrival}/C{Deletion} are accepted.
+    Read a webhook's C{events} list: lower case is canonical, and any other
+    case (older clients send C{Arrival}, C{Deletion}) is accepted.
 
     @raise ValueError: naming the first unknown event.
     """
@@ -33,41 +31,6 @@ def parse_events(values: Any) -> tuple[str, ...]:
         if name not in events:
             events.append(name)
     return tuple(events)
-
-
-def email_json(summary: MessageSummary, body: str) -> dict[str, Any]:
-    """
-    The C{email} object of a payload; C{attachments} is a count.
-    """
-    return {
-        "id": summary.id,
-        "to": summary.mailbox,
-        "from": summary.from_address,
-        "subject": summary.subject,
-        "body": body,
-        "timestamp": rfc3339(summary.received_at),
-        "attachments": summary.attachment_count,
-    }
-
-
-def event_payload(
-    event: MailEvent, webhook_id: str, delivery_id: str, body: str, now: datetime
-) -> bytes:
-    """
-    The body sent for C{event}; the same bytes on every retry.
-    """
-    assert event.summary is not None
-    payload: dict[str, Any] = {
-        "event": event.kind.value,
-        "mailbox": event.mailbox,
-        "webhook_id": webhook_id,
-        "delivery_id": delivery_id,
-        "timestamp": rfc3339(now),
-        "email": email_json(event.summary, body),
-    }
-    if event.reason is not None:
-        payload["reason"] = event.reason.value
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 
 def ping_payload(mailbox: str, webhook_id: str, delivery_id: str, now: datetime) -> bytes:

@@ -2,8 +2,8 @@
 One webhook attempt: a signed POST through treq, to the checked address,
 under one timeout that covers the whole exchange.
 
-treq's own C{timeout} stops at the response headers (twisted-notes B.5), so
-the attempt as a whole, body read included, runs under
+treq's own C{timeout} stops at the response headers, so the attempt as a
+whole, body read included, runs under
 L{Deferred.addTimeout}.  Redirects are not followed, and the response body
 is read only up to L{MAX_RESPONSE_BODY}.
 """
@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,7 +144,9 @@ class WebhookSender:
                 b"User-Agent": [USER_AGENT],
                 b"X-Tempmail-Event": [event.encode()],
                 b"X-Tempmail-Delivery": [delivery_id.encode()],
-                b"X-Tempmail-Signature": [signature(secret, int(time.time()), payload).encode()],
+                b"X-Tempmail-Signature": [
+                    signature(secret, int(self.clock.seconds()), payload).encode()
+                ],
             }
             response = await self.client_for(target).post(
                 url, data=payload, headers=headers, allow_redirects=False

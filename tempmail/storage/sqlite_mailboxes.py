@@ -1,0 +1,53 @@
+"""
+The SQL for mailbox rows that every part of the SQLite store shares: making
+a mailbox on first use, and the lock check that guards a write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tempmail.interfaces import LockChanged
+from tempmail.models import LockState, MailboxGrant
+
+
+def ensure_mailbox(cursor: Any, address: str, now_us: int) -> int:
+    """
+    The id of mailbox C{address}, created if it does not exist (its
+    UIDVALIDITY is the creation time in seconds, and its first UID 1).
+    """
+    cursor.execute(
+        """
+        INSERT INTO mailboxes (address, uid_validity, uid_next, created_at) VALUES (?, ?, 1, ?)
+        ON CONFLICT (address) DO UPDATE SET address = excluded.address
+        RETURNING id
+        """,
+        (address, now_us // 1_000_000, now_us),
+    )
+    return int(cursor.fetchone()[0])
+
+
+def lock_state(cursor: Any, mailbox: str) -> LockState:
+    cursor.execute(
+        "SELECT password_hash, lock_version FROM mailboxes WHERE address = ?", (mailbox,)
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return LockState(mailbox, None, 0)
+    return LockState(mailbox, row[0], int(row[1]))
+
+
+def granted_mailbox(cursor: Any, grant: MailboxGrant) -> int | None:
+    """
+    The id of the grant's mailbox (C{None} if it does not exist), after
+    checking, inside the write's transaction, that its lock is still the one
+    the grant was given for.
+
+    @raise LockChanged: if it is not.
+    """
+    cursor.execute("SELECT id, lock_version FROM mailboxes WHERE address = ?", (grant.mailbox,))
+    row = cursor.fetchone()
+    version = 0 if row is None else int(row[1])
+    if grant.lock_version is not None and version != grant.lock_version:
+        raise LockChanged(grant.mailbox)
+    return None if row is None else int(row[0])
