@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -55,6 +56,53 @@ def reactor_is_clean() -> Iterator[None]:
     leaked_selectables = selectables_after - selectables_before
     assert not leaked_calls, f"test left delayed calls: {leaked_calls}"
     assert not leaked_selectables, f"test left sockets open: {leaked_selectables}"
+
+
+class LoggedErrors:
+    """
+    The error and critical events Twisted's logger saw during one test.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        level = event.get("log_level")
+        if level is not None and level >= LogLevel.error:
+            self.events.append(event)
+
+    def take(self) -> list[str]:
+        """
+        The errors logged so far, as text; they count as expected from now.
+        """
+        taken = [formatEvent(event) for event in self.events]
+        self.events.clear()
+        return taken
+
+
+@pytest.fixture
+def logged_errors() -> Iterator[LoggedErrors]:
+    """
+    Errors logged during the test.  A test that expects one asks for this
+    fixture and C{take()}s it; any other fails the test (L{no_errors_logged}).
+    """
+    recorder = LoggedErrors()
+    globalLogPublisher.addObserver(recorder)
+    try:
+        yield recorder
+    finally:
+        globalLogPublisher.removeObserver(recorder)
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(logged_errors: LoggedErrors) -> Iterator[None]:
+    """
+    Fail a test during which an error was logged that it did not expect: a
+    swallowed failure is a bug even when the test's assertions pass.
+    """
+    yield
+    unexpected = logged_errors.take()
+    assert not unexpected, "errors were logged:\n" + "\n".join(unexpected)
 
 
 @pytest.fixture
