@@ -53,7 +53,7 @@ class Target:
 def normalise_url(text: str) -> str:
     """
     Check a webhook URL's form: http or https, with a host.  A URL without
-    a scheme gets C{http://}, as the original server did.
+    a scheme gets C{http://}, as clients of the REST API have long relied on.
 
     @raise TargetRefused: for other schemes or a malformed URL.
     """
