@@ -461,6 +461,11 @@ def load_settings(
         raise ConfigError(
             "SMTP_SSL_ENABLED=true: SMTP_SSL_CERT_PATH and SMTP_SSL_KEY_PATH must be set"
         )
+    if settings.webhook_lease <= settings.webhook_timeout:
+        raise ConfigError(
+            "WEBHOOK_LEASE must be longer than WEBHOOK_TIMEOUT: a lease that ends during an "
+            "attempt would let another daemon send the same delivery"
+        )
     return settings
 
 

@@ -181,3 +181,9 @@ def test_every_setting_is_documented() -> None:
     for setting in SETTINGS:
         assert f"`{setting.name}`" in documentation, setting.name
         assert f"{setting.name}=" in example, setting.name
+
+
+def test_a_webhook_lease_must_outlast_an_attempt() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_LEASE must be longer than WEBHOOK_TIMEOUT"):
+        load_settings({"WEBHOOK_LEASE": "10s", "WEBHOOK_TIMEOUT": "10s"}, {}, {})
+    assert load_settings({"WEBHOOK_LEASE": "11s"}, {}, {}).webhook_lease == 11
