@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from tempmail.api.websocket import MailboxSocket, MailboxSocketFactory, SocketLimits, event_frame
 from tempmail.events import DeletionReason, EventKind, MailEvent
 from tempmail.hub import EventHub
-from tempmail.models import MessageSummary
+from tempmail.models import LockState, MessageSummary
 from tempmail.testing import MemoryMailStore
 from tests.support import fired, synchronous_access
 
@@ -107,11 +107,11 @@ class SlowLockStore(MemoryMailStore):
 
     slow = False
 
-    def password_hash(self, mailbox: str) -> Deferred[str | None]:
+    def lock_state(self, mailbox: str) -> Deferred[LockState]:
         if self.slow:
             self.slow = False
             return Deferred()
-        return super().password_hash(mailbox)
+        return super().lock_state(mailbox)
 
 
 def test_a_token_message_may_overtake_the_first_lock_check() -> None:

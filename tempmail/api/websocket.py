@@ -40,6 +40,8 @@ log = Logger()
 CLOSE_RESYNC = 4000
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_TOO_MANY_FAILURES = 4029
+# RFC 6455's "internal error".
+CLOSE_SERVER_ERROR = 1011
 # How long a socket to a locked mailbox may wait for its token message.
 TOKEN_WAIT = 10.0
 
@@ -184,6 +186,13 @@ class MailboxSocket(WebSocketServerProtocol):
             return
         except TooManyFailures:
             self._refuse(CLOSE_TOO_MANY_FAILURES, "too many failed attempts")
+            return
+        except Exception:
+            # Fail closed: a check that could not be made (storage down, a
+            # bug) must never leave the socket subscribed to a mailbox that
+            # may now be locked.
+            log.failure("a WebSocket lock check failed; closing the socket")
+            self._refuse(CLOSE_SERVER_ERROR, "server error; reconnect later")
             return
         if self._token_timeout is not None and self._token_timeout.active():
             self._token_timeout.cancel()
