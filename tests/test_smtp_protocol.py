@@ -12,11 +12,12 @@ import re
 
 import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from tempmail.interfaces import StorageUnavailable
@@ -24,8 +25,10 @@ from tempmail.models import DeliveredCopy, IncomingMessage, ParsedMessage, Store
 from tempmail.parsing import parse_message
 from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.factory import SMTPServerFactory
-from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
+from tempmail.smtp.limits import SMTPLimits
+from tempmail.smtp.protocol import TempmailESMTP
 from tempmail.testing import MemoryMailStore
+from tests.conftest import LoggedErrors
 from tests.support import fired
 
 DOMAIN = "tmp.test"
@@ -33,6 +36,8 @@ CRLF = b"\r\n"
 SENDER_OK = b"250 2.1.0 Sender OK"
 RECIPIENT_OK = b"250 2.1.5 Recipient OK"
 GO_AHEAD = b"354 End data with <CR><LF>.<CR><LF>"
+RETRY = b"451 4.3.0 Message not stored; try again later"
+INTERNAL_ERROR = b"554 5.3.0 Message not stored: internal error"
 STORED = re.compile(rb"^250 2\.0\.0 Ok: stored as (\S+( \S+)*)$")
 # 2023-11-14 22:13:20 UTC
 NOW = 1_700_000_000
@@ -62,9 +67,13 @@ class HeldStore(MemoryMailStore):
         message, d = self.held.pop(0)
         super().deliver(message).chainDeferred(d)
 
-    def refuse(self) -> None:
+    def refuse(self, error: Exception | None = None) -> None:
+        """
+        Fail the oldest held delivery with C{error}, by default a
+        L{StorageUnavailable}.
+        """
         _, d = self.held.pop(0)
-        d.errback(StorageUnavailable("disk full"))
+        d.errback(StorageUnavailable("disk full") if error is None else error)
 
 
 class Session:
@@ -569,13 +578,20 @@ def test_many_pipelined_transactions_with_a_synchronous_store() -> None:
 
 
 def test_storage_failure() -> None:
+    """
+    A store that is unavailable gets 451, so the sender retries; the error
+    is logged as a warning with its text.
+    """
     store = MemoryMailStore()
     store.fail_writes = True
     session = Session(store=store)
     session.take()
     session.start(b"bob@tmp.test", b"carol@tmp.test")
-    session.send(SIMPLE)
-    assert session.take() == [b"451 4.3.0 Message not stored; try again later"]
+    with capturedLogs() as events:
+        session.send(SIMPLE)
+    assert session.take() == [RETRY]
+    [warning] = [e for e in events if e["log_level"] == LogLevel.warn]
+    assert "the store refuses writes" in formatEvent(warning)
     assert stored(store, "bob@tmp.test") == []
     assert stored(store, "carol@tmp.test") == []
     store.fail_writes = False
@@ -595,8 +611,52 @@ def test_storage_failure_after_wait() -> None:
     session.send(SIMPLE + b"NOOP\r\n")
     assert session.take() == []
     store.refuse()
-    assert session.take() == [b"451 4.3.0 Message not stored; try again later", b"250 2.0.0 OK"]
+    assert session.take() == [RETRY, b"250 2.0.0 OK"]
     assert session.transport.producerState == "producing"
+    assert stored(store, "bob@tmp.test") == []
+
+
+def test_internal_error_after_data(logged_errors: LoggedErrors) -> None:
+    """
+    A failure other than L{StorageUnavailable} is a bug: retrying would fail
+    the same way, so the reply is 554 (give up), the traceback is logged,
+    and the session goes on.
+    """
+    store = HeldStore()
+    session = Session(store=store)
+    session.take()
+    session.start(b"bob@tmp.test")
+    session.send(SIMPLE + b"NOOP\r\n")
+    bug = KeyError("no such column")
+    store.refuse(bug)
+    assert session.take() == [INTERNAL_ERROR, b"250 2.0.0 OK"]
+    [event] = logged_errors.events
+    assert event["log_failure"].value is bug
+    assert logged_errors.take() == ["A message was not stored because of an internal error"]
+    session.start(b"bob@tmp.test")
+    session.send(SIMPLE)
+    store.commit()
+    assert STORED.match(session.take()[0])
+
+
+def test_parser_failure_after_data(logged_errors: LoggedErrors) -> None:
+    """
+    An exception from parsing, before the store is reached, is an internal
+    error too: 554, and nothing is stored.
+    """
+    store = MemoryMailStore()
+    delivery = MailDelivery(store, DOMAIN, parse=lambda raw: fail(ValueError("parser bug")))
+    proto = TempmailESMTP(delivery, SMTPLimits(), Clock())
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    transport.clear()
+    proto.dataReceived(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@tmp.test>\r\nDATA\r\n" + SIMPLE)
+    assert transport.value().split(CRLF)[-2] == INTERNAL_ERROR
+    [event] = logged_errors.events
+    assert event["log_failure"].check(ValueError)
+    # It was raised inside the delivery coroutine: the traceback is kept.
+    assert event["log_failure"].getTracebackObject() is not None
+    logged_errors.take()
     assert stored(store, "bob@tmp.test") == []
 
 
@@ -768,6 +828,26 @@ def test_idle_timeout_while_commit_pending() -> None:
     assert replies, "neither 250 nor 421 was sent"
     closing = [i for i, line in enumerate(replies) if line.startswith(b"421 ")]
     assert closing in ([], [len(replies) - 1]), replies
+
+
+def test_idle_timer_restarts_after_the_reply() -> None:
+    """
+    The idle timer is off while the client waits for the commit, and runs
+    again from the reply on.
+    """
+    store = HeldStore()
+    session = Session(store=store, limits=SMTPLimits(timeout=30))
+    session.take()
+    session.start(b"bob@tmp.test")
+    session.send(SIMPLE)
+    session.clock.advance(100)
+    assert session.take() == []
+    store.commit()
+    assert STORED.match(session.take()[0])
+    session.clock.advance(29)
+    assert not session.transport.disconnecting
+    session.clock.advance(1.1)
+    assert session.take() == [b"421 4.4.2 tmp.test Idle for too long, closing connection"]
 
 
 def test_connection_lost_while_commit_pending() -> None:

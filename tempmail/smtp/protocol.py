@@ -1,28 +1,22 @@
 """
-The SMTP session: Twisted's L{ESMTP} with the fixes twisted-notes B.1 lists.
+The SMTP session: Twisted's L{ESMTP} with tempmail's commands, C{DATA}
+collection and replies.
 
-What changes from Twisted's server:
-  - SIZE, 8BITMIME, PIPELINING and ENHANCEDSTATUSCODES are advertised and
-    honoured; C{MAIL FROM ... SIZE=} over the limit gets 552 at once.
-  - Line splitting is ours: an overlong line is refused where it stands
-    (a command gets 500, a body line fails the message at its final dot)
-    and the session stays in step, instead of Twisted's switch back to
-    command mode that reads the rest of the body as commands.
-  - While a reply depends on a Deferred (the commit after DATA), input is
-    queued and the transport paused, so pipelined commands are answered in
-    order (twisted#8126).
-  - One transaction is collected once, however many recipients it has, and
-    250 is sent only after the store has committed it; 451 if it failed.
+Lines come from a L{LineQueue}, which keeps the session in step after an
+overlong line and answers pipelined commands in order (twisted#8126);
+C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}.  A transaction
+is collected once, however many recipients it has, and 250 is sent only
+after the store has committed it.  A store that is unavailable gets 451, so
+the sender retries; any other failure is a bug and gets 554, so the sender
+does not retry it forever.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -33,92 +27,53 @@ from twisted.logger import Logger
 from twisted.mail import smtp
 from twisted.python.failure import Failure
 
+from tempmail.interfaces import StorageUnavailable
 from tempmail.models import DeliveredCopy, Envelope
+from tempmail.smtp.commands import TOO_BIG, Reply, parse_mail, parse_rcpt
 from tempmail.smtp.delivery import MailDelivery, RecipientRefused
+from tempmail.smtp.limits import SMTPLimits
+from tempmail.smtp.lines import LineQueue
+from tempmail.times import clock_now
 
 log = Logger()
 
-_OVERLONG = object()
-_PATH = rb"<(?P<path>[^<>\s]*)>|(?P<bare>[^<>\s]+)"
 _HELO_UNSAFE = re.compile(rb"[^\x21-\x7e]")
-_MAIL_RE = re.compile(rb"^FROM:\s*(?:" + _PATH + rb")(?P<params>(?:\s+\S+)*)\s*$", re.I)
-_RCPT_RE = re.compile(rb"^TO:\s*(?:" + _PATH + rb")(?P<params>(?:\s+\S+)*)\s*$", re.I)
-
-
-@dataclass(frozen=True)
-class SMTPLimits:
-    """
-    The limits one SMTP session enforces.
-
-    @ivar max_message_size: bytes of message data accepted after DATA.
-    @ivar max_recipients: RCPT TO commands accepted per transaction.
-    @ivar max_line_length: bytes in one line, without CRLF.
-    @ivar timeout: seconds of silence before the session is closed.
-    """
-
-    max_message_size: int = 25 * 1024 * 1024
-    max_recipients: int = 100
-    max_line_length: int = 16384
-    timeout: float = 300.0
-
-
-def _path(match: re.Match[bytes], strict: bool = False) -> str:
-    """
-    The address in a MAIL or RCPT path.  A recipient must be valid UTF-8
-    (it names a mailbox); a sender is only recorded, so bad bytes are
-    replaced.
-    """
-    raw = match.group("path")
-    if raw is None:
-        raw = match.group("bare")
-    try:
-        return str(raw.decode("utf-8", "strict" if strict else "replace"))
-    except UnicodeDecodeError:
-        raise RecipientRefused(553, "5.1.3 The address is not valid UTF-8") from None
-
-
-def _params(match: re.Match[bytes]) -> dict[bytes, bytes | None]:
-    params: dict[bytes, bytes | None] = {}
-    for token in match.group("params").split():
-        key, sep, value = token.partition(b"=")
-        params[key.upper()] = value if sep else None
-    return params
 
 
 class TempmailESMTP(smtp.ESMTP):
     """
     One SMTP session that files mail through a L{MailDelivery}.
+
+    @ivar mail_delivery: accepts the recipients and stores the messages.
+    @ivar limits: the limits this session enforces.
+    @ivar clock: the idle timer's clock, and the time of C{Received:}.
+    @ivar host: C{DOMAIN_NAME} in IDNA, for the greeting and C{Received:}.
     """
 
     # Twisted logs each recipient with str(), which is ASCII-only.
     noisy = False
+    # Set by connectionMade, once there is a transport to pause.
+    _input: LineQueue
 
-    def __init__(
-        self,
-        delivery: MailDelivery,
-        limits: SMTPLimits,
-        clock: IReactorTime,
-    ) -> None:
+    def __init__(self, delivery: MailDelivery, limits: SMTPLimits, clock: IReactorTime) -> None:
+        """
+        @param delivery: accepts the recipients and stores the messages.
+        @param limits: the limits this session enforces.
+        @param clock: the reactor in the daemon, a L{Clock} in tests.
+        """
         super().__init__()
         self.mail_delivery = delivery
         self.limits = limits
         self.clock = clock
         self.host = delivery.domain.encode("idna")
         self.timeout = math.ceil(limits.timeout)
-        self.MAX_LENGTH = limits.max_line_length
-        self._from: str | None = None
-        self._to: list[str] = []
-        self._pending: deque[Any] = deque()
-        self._buffer = b""
-        self._overlong = False
-        self._waiting: Deferred[None] | None = None
         self._close_waiters: list[Deferred[None]] = []
         self._closed = False
-        self._processing = False
-        self._stopping = False
-        self._lines: list[bytes] = []
+        self._from: str | None = None
+        self._to: list[str] = []
+        self._body: list[bytes] = []
         self._size = 0
-        self._data_error: tuple[int, bytes] | None = None
+        self._data_error: Reply | None = None
 
     def _wire(self) -> Any:
         """
@@ -132,15 +87,28 @@ class TempmailESMTP(smtp.ESMTP):
         """
         return self.clock.callLater(period, func)
 
-    # Connection and line handling
+    # The connection
 
     def greeting(self) -> bytes:
+        """The 220 greeting's text: our domain, not the machine's DNS name."""
         return self.host + b" ESMTP tempmail"
 
+    def connectionMade(self) -> None:
+        """Start reading lines from the new connection, then greet the client."""
+        self._input = LineQueue(
+            self._wire(), self.limits.max_line_length, self.lineReceived, self._line_too_long
+        )
+        super().connectionMade()
+
+    def dataReceived(self, data: bytes) -> None:
+        """Hand the bytes to the L{LineQueue}, which calls L{lineReceived}."""
+        self._input.data_received(data)
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Drop the queued input and the message being read; fire L{whenClosed}."""
         super().connectionLost(reason)
-        self._pending.clear()
-        self._lines = []
+        self._input.stop()
+        self._body = []
         self._closed = True
         waiters, self._close_waiters = self._close_waiters, []
         for waiter in waiters:
@@ -148,7 +116,7 @@ class TempmailESMTP(smtp.ESMTP):
 
     def whenClosed(self) -> Deferred[None]:
         """
-        A Deferred that fires when the connection has closed.
+        @return: a Deferred that fires when the connection has closed.
         """
         if self._closed:
             return succeed(None)
@@ -159,97 +127,42 @@ class TempmailESMTP(smtp.ESMTP):
     def shutdown(self) -> Deferred[None]:
         """
         End the session for a server shutdown: a transaction whose commit is
-        under way gets its reply first, then the client is told 421.
+        under way gets its reply first, then the client is told 421.  No
+        queued command is read, so no new transaction starts.
+
+        @return: fires when the connection has closed.
         """
 
-        # Read nothing more: a queued transaction must not start now.
-        self._stopping = True
-
-        def close(_: object = None) -> None:
+        def close(_: None) -> None:
             if not self._wire().disconnecting:
                 self.sendCode(421, b"4.3.2 " + self.host + b" Service shutting down")
                 self._wire().loseConnection()
 
-        if self._waiting is not None:
-            self._waiting.addCallback(close)
-        else:
-            close()
+        self._input.stop().addCallback(close)
         return self.whenClosed()
 
-    def dataReceived(self, data: bytes) -> None:
-        lines = (self._buffer + data).split(b"\r\n")
-        self._buffer = lines.pop()
-        for line in lines:
-            if self._overlong or len(line) > self.MAX_LENGTH:
-                self._overlong = False
-                self._pending.append(_OVERLONG)
-            else:
-                self._pending.append(line)
-        if len(self._buffer.removesuffix(b"\r")) > self.MAX_LENGTH:
-            # Drop the overlong line as it comes, but keep a trailing CR: it
-            # may be the first half of the line's CRLF.
-            self._overlong = True
-            self._buffer = self._buffer[-1:] if self._buffer.endswith(b"\r") else b""
-        self._process()
-
-    def _process(self) -> None:
-        # A store that answers at once re-enters here from _wait_for; the
-        # outer loop carries on instead, so the stack does not grow per line.
-        if self._processing:
-            return
-        self._processing = True
-        try:
-            self._process_queue()
-        finally:
-            self._processing = False
-
-    def _process_queue(self) -> None:
-        while self._pending and self._waiting is None and not self._stopping:
-            if self._wire().disconnecting:
-                self._pending.clear()
-                return
-            line = self._pending.popleft()
-            if line is _OVERLONG:
-                self.resetTimeout()
-                self._line_too_long()
-            else:
-                self.lineReceived(line)
-
-    def _wait_for(self, d: Deferred[None]) -> None:
-        """
-        Hold further input until C{d} fires, so replies keep their order.
-        """
-        self._waiting = d
-        self._wire().pauseProducing()
-        # The client is waiting for us, not idle: no timeout until we answer.
-        self.setTimeout(None)
-
-        def release(result: object) -> object:
-            self._waiting = None
-            if not self._closed:
-                self.setTimeout(self.timeout)
-            if not self._wire().disconnecting:
-                self._wire().resumeProducing()
-                self._process()
-            return result
-
-        d.addBoth(release)
-
-    def _line_too_long(self) -> None:
-        if self.mode == smtp.DATA:
-            if self._data_error is None:
-                self._data_error = (500, b"5.5.2 Line too long; message refused")
-                self._lines = []
-        else:
-            self.sendCode(500, b"5.5.2 Line too long")
-
     def timeoutConnection(self) -> None:
+        """Tell an idle client 421 and close the connection."""
         self.sendCode(421, b"4.4.2 " + self.host + b" Idle for too long, closing connection")
         self._wire().loseConnection()
+
+    def _line_too_long(self) -> None:
+        # Twisted's lineReceived resets the idle timer; an overlong line does
+        # not go through it, but it is activity too.
+        self.resetTimeout()
+        if self.mode != smtp.DATA:
+            self.sendCode(500, b"5.5.2 Line too long")
+        elif self._data_error is None:
+            self._data_error = Reply(500, b"5.5.2 Line too long; message refused")
+            self._body = []
+
+    def _reply(self, reply: Reply) -> None:
+        self.sendCode(reply.code, reply.text)
 
     # Commands
 
     def extensions(self) -> dict[bytes, list[bytes] | None]:
+        """The EHLO keywords: Twisted's, and the extensions this session honours."""
         ext: dict[bytes, list[bytes] | None] = super().extensions()
         ext[b"SIZE"] = [str(self.limits.max_message_size).encode()]
         ext[b"8BITMIME"] = None
@@ -260,7 +173,7 @@ class TempmailESMTP(smtp.ESMTP):
     def lookupMethod(self, command: bytes) -> Any:
         """
         Find the handler for a command word; a word that is not ASCII is
-        simply unknown (Twisted's lookup raised on it and dropped the client).
+        simply unknown (Twisted's lookup raises on it and drops the client).
         """
         try:
             command.decode("ascii")
@@ -269,81 +182,75 @@ class TempmailESMTP(smtp.ESMTP):
         return super().lookupMethod(command)
 
     def ext_AUTH(self, rest: bytes) -> None:
+        """Refuse AUTH: it is not advertised, and mail is taken without it."""
         # Not advertised: this server takes mail from anyone without AUTH.
         self.sendCode(502, b"5.5.1 AUTH is not supported here")
 
     def ext_STARTTLS(self, rest: bytes) -> None:
+        """Start TLS, or say 454 (with its enhanced code) when none is configured."""
         if self.ctx is None:
             self.sendCode(454, b"4.7.0 TLS not available")
         else:
             super().ext_STARTTLS(rest)
 
     def sendSyntaxError(self) -> None:
+        """Answer an empty command line."""
         self.sendCode(500, b"5.5.2 Syntax error, command unrecognized")
 
     def do_UNKNOWN(self, rest: bytes) -> None:
+        """Answer a command that is not implemented."""
         self.sendCode(502, b"5.5.1 Command not implemented")
 
     def do_NOOP(self, rest: bytes) -> None:
+        """Answer NOOP."""
         self.sendCode(250, b"2.0.0 OK")
 
     def do_VRFY(self, rest: bytes) -> None:
+        """Answer VRFY without saying whether the mailbox exists."""
         self.sendCode(252, b"2.5.2 Cannot VRFY user, but will accept message")
 
     def do_HELP(self, rest: bytes) -> None:
+        """List the commands."""
         self.sendCode(214, b"2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT")
 
     def do_QUIT(self, rest: bytes) -> None:
+        """Say goodbye and close; nothing sent after QUIT is answered."""
         self.sendCode(221, b"2.0.0 Bye")
         self._wire().loseConnection()
 
     def do_RSET(self, rest: bytes) -> None:
+        """Cancel the transaction."""
         self._from = None
         self._to = []
         self.sendCode(250, b"2.0.0 Reset")
 
     def do_MAIL(self, rest: bytes) -> None:
+        """Start a transaction with a sender, after checking its parameters."""
         if self._from is not None:
             self.sendCode(503, b"5.5.1 Sender already given")
             return
-        match = _MAIL_RE.match(rest)
-        if match is None:
-            self.sendCode(501, b"5.5.4 Syntax: MAIL FROM:<address>")
+        sender = parse_mail(rest, self.limits.max_message_size)
+        if isinstance(sender, Reply):
+            self._reply(sender)
             return
-        params = _params(match)
-        size = params.pop(b"SIZE", b"0") or b""
-        # Compare digit counts first: int() of thousands of digits raises.
-        digits = size.lstrip(b"0") or b"0"
-        body = (params.pop(b"BODY", b"7BIT") or b"").upper()
-        if not size.isdigit():
-            self.sendCode(501, b"5.5.4 SIZE needs a number of bytes")
-        elif len(digits) > 20 or int(digits) > self.limits.max_message_size:
-            self.sendCode(552, b"5.3.4 Message size exceeds fixed maximum message size")
-        elif body not in (b"7BIT", b"8BITMIME"):
-            self.sendCode(501, b"5.5.4 BODY must be 7BIT or 8BITMIME")
-        elif params:
-            self.sendCode(555, b"5.5.4 Unsupported MAIL parameter " + next(iter(params)))
-        else:
-            self._from = _path(match)
-            self._to = []
-            self.sendCode(250, b"2.1.0 Sender OK")
+        self._from = sender
+        self._to = []
+        self.sendCode(250, b"2.1.0 Sender OK")
 
     def do_RCPT(self, rest: bytes) -> None:
+        """Add a recipient, as L{MailDelivery.accept_recipient} normalises it."""
         if self._from is None:
             self.sendCode(503, b"5.5.1 Need MAIL before RCPT")
             return
-        match = _RCPT_RE.match(rest)
-        if match is None:
-            self.sendCode(501, b"5.5.4 Syntax: RCPT TO:<address>")
-            return
-        if _params(match):
-            self.sendCode(555, b"5.5.4 RCPT parameters are not supported")
+        recipient = parse_rcpt(rest)
+        if isinstance(recipient, Reply):
+            self._reply(recipient)
             return
         if len(self._to) >= self.limits.max_recipients:
             self.sendCode(452, b"4.5.3 Too many recipients")
             return
         try:
-            address = self.mail_delivery.accept_recipient(_path(match, strict=True))
+            address = self.mail_delivery.accept_recipient(recipient)
         except RecipientRefused as e:
             self.sendCode(e.code, e.text.encode("utf-8"))
             return
@@ -351,7 +258,10 @@ class TempmailESMTP(smtp.ESMTP):
             self._to.append(address)
         self.sendCode(250, b"2.1.5 Recipient OK")
 
+    # DATA and delivery
+
     def do_DATA(self, rest: bytes) -> None:
+        """Start reading the message, once there is a sender and a recipient."""
         if self._from is None:
             self.sendCode(503, b"5.5.1 Need MAIL before DATA")
             return
@@ -359,12 +269,15 @@ class TempmailESMTP(smtp.ESMTP):
             self.sendCode(503, b"5.5.1 Need RCPT before DATA")
             return
         self.mode = smtp.DATA
-        self._lines = []
+        self._body = []
         self._size = 0
         self._data_error = None
         self.sendCode(354, b"End data with <CR><LF>.<CR><LF>")
 
     def dataLineReceived(self, line: bytes) -> None:
+        """
+        Collect one line of message data, or end the message at its dot.
+        """
         if line == b".":
             self._end_of_data()
             return
@@ -374,11 +287,12 @@ class TempmailESMTP(smtp.ESMTP):
             return
         self._size += len(line) + 2
         if self._size > self.limits.max_message_size:
-            self._data_error = (552, b"5.3.4 Message size exceeds fixed maximum message size")
-            self._lines = []
+            # Read the rest of the message, but keep none of it.
+            self._data_error = TOO_BIG
+            self._body = []
             return
         # Bare LFs inside a line are line breaks too; store them as CRLF.
-        self._lines.append(line.replace(b"\n", b"\r\n") if b"\n" in line else line)
+        self._body.append(line.replace(b"\n", b"\r\n") if b"\n" in line else line)
 
     state_DATA = dataLineReceived
 
@@ -386,25 +300,44 @@ class TempmailESMTP(smtp.ESMTP):
         self.mode = smtp.COMMAND
         mail_from, recipients = self._from or "", tuple(self._to)
         self._from, self._to = None, []
-        lines, self._lines = self._lines, []
+        lines, self._body = self._body, []
         if self._data_error is not None:
-            code, text = self._data_error
-            self.sendCode(code, text)
+            self._reply(self._data_error)
             return
-        now = datetime.fromtimestamp(self.clock.seconds(), tz=UTC)
+        now = clock_now(self.clock)
         lines.append(b"")
         raw = self._received_header(recipients, now) + b"\r\n".join(lines)
         envelope = Envelope(mail_from, recipients, now)
         delivered = ensureDeferred(self.mail_delivery.deliver(envelope, raw))
-        self._wait_for(delivered.addCallbacks(self._stored, self._not_stored))
+        self._hold_input_until(delivered.addCallbacks(self._stored, self._not_stored))
+
+    def _hold_input_until(self, reply: Deferred[None]) -> None:
+        # The client is waiting for us, not idle: no timeout until we answer.
+        self.setTimeout(None)
+
+        def answered(result: None) -> None:
+            if not self._closed:
+                self.setTimeout(self.timeout)
+            return result
+
+        reply.addBoth(answered)
+        self._input.hold_until(reply)
 
     def _stored(self, copies: list[DeliveredCopy]) -> None:
         ids = " ".join(copy.id for copy in copies)
         self.sendCode(250, f"2.0.0 Ok: stored as {ids}".encode())
 
     def _not_stored(self, failure: Failure) -> None:
-        log.failure("a message could not be stored; the sender was told to retry", failure)
-        self.sendCode(451, b"4.3.0 Message not stored; try again later")
+        if failure.check(StorageUnavailable):
+            log.warn(
+                "A message was not stored; the sender was told to retry: {error}",
+                error=failure.getErrorMessage(),
+            )
+            self.sendCode(451, b"4.3.0 Message not stored; try again later")
+        else:
+            # Retrying would fail the same way: tell the sender to give up.
+            log.failure("A message was not stored because of an internal error", failure)
+            self.sendCode(554, b"5.3.0 Message not stored: internal error")
 
     def _received_header(self, recipients: tuple[str, ...], now: datetime) -> bytes:
         # The HELO name is the client's text: keep it to one printable token
@@ -412,6 +345,8 @@ class TempmailESMTP(smtp.ESMTP):
         helo_name = _HELO_UNSAFE.sub(b"?", self._helo[0] or b"unknown")[:255].decode("ascii")
         peer = self._helo[1]
         peer_text = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
+        # Only a message with one recipient names it, so that each copy does
+        # not reveal the others.
         for_clause = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""
         return (
             f"Received: from {helo_name} ([{peer_text}])\r\n"
