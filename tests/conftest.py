@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
+from zope.interface import implementer
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -58,6 +59,7 @@ def reactor_is_clean() -> Iterator[None]:
     assert not leaked_selectables, f"test left sockets open: {leaked_selectables}"
 
 
+@implementer(ILogObserver)
 class LoggedErrors:
     """
     The error and critical events Twisted's logger saw during one test.
