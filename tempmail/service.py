@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import IServiceCollection, MultiService, Service
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.logger import ILogObserver, Logger
+from twisted.python.failure import Failure
 
 from tempmail.interfaces import IMailStore
 from tempmail.readiness import READY_KEY
@@ -23,10 +24,13 @@ class ListeningService(Service):
     Listens on one endpoint while running.
 
     Unlike L{StreamServerEndpointService}, it knows the port it got (so a
-    configured port 0 can be reported) and, on stop, can end the sessions it
-    still has after it stops listening.
+    configured port 0 can be reported), copes with an endpoint whose
+    C{listen} fires later (systemd, Tor and the like), and, on stop, can end
+    the sessions it still has after it stops listening.
 
-    @ivar port: the listening port, once started.
+    @ivar port: the listening port, once listening.
+    @ivar listening: fires once the port is open; C{None} before C{listen}
+        is asked.
     """
 
     def __init__(
@@ -35,12 +39,20 @@ class ListeningService(Service):
         endpoint: IStreamServerEndpoint,
         factory: IProtocolFactory,
         end_sessions: Callable[[], Deferred[Any]] | None = None,
+        listen_failed: Callable[[], None] = lambda: None,
     ) -> None:
+        """
+        @param listen_failed: called when listening fails after startup
+            (the daemon stops then); a failure known at once stops startup.
+        """
         self.setName(name)
         self.endpoint = endpoint
         self.factory = factory
         self.end_sessions = end_sessions
+        self.listen_failed = listen_failed
         self.port: IListeningPort | None = None
+        self.listening: Deferred[None] | None = None
+        self._early_failures: list[Failure] | None = None
 
     def privilegedStartService(self) -> None:
         """
@@ -51,30 +63,32 @@ class ListeningService(Service):
 
     def startService(self) -> None:
         super().startService()
-        if self.port is None:
+        if self.listening is None:
             self._listen()
 
     def _listen(self) -> None:
-        failures: list[BaseException] = []
+        self._early_failures = []
         d = self.endpoint.listen(self.factory)
-        d.addCallbacks(self._listening, lambda f: failures.append(f.value))
-        if failures:
-            raise SystemExit(f"tempmail: cannot listen for {self.name}: {failures[0]}")
+        listening: Deferred[None] = d.addCallback(self._listening)
+        listening.addErrback(self._not_listening)
+        early, self._early_failures = self._early_failures, None
+        if early:
+            raise SystemExit(f"tempmail: cannot listen for {self.name}: {early[0].value}")
+        self.listening = listening
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
         log.info("{name} listening on {address}", name=self.name, address=port.getHost())
 
-    async def _stop(self) -> None:
-        if self.port is not None:
-            port, self.port = self.port, None
-            await maybeDeferred(port.stopListening)
-        if self.end_sessions is not None:
-            await self.end_sessions()
-
-    def stopService(self) -> Deferred[None]:
-        super().stopService()
-        return Deferred.fromCoroutine(self._stop())
+    def _not_listening(self, failure: Failure) -> Failure | None:
+        if self._early_failures is not None:
+            self._early_failures.append(failure)
+            return None
+        log.critical(
+            "tempmail: cannot listen for {name}: {error}", name=self.name, error=failure.value
+        )
+        self.listen_failed()
+        return failure
 
 
 class StoreService(Service):
@@ -116,12 +130,20 @@ class TempmailService(MultiService):
 
     def startService(self) -> None:
         super().startService()
-        ports = {
-            child.name: getattr(child.port.getHost(), "port", None)
-            for child in self
-            if isinstance(child, ListeningService) and child.port is not None
-        }
-        log.info("tempmail ready: {ports}", ports=ports, **{READY_KEY: ports})
+        listeners = [child for child in self if isinstance(child, ListeningService)]
+        waiting = [child.listening for child in listeners if child.listening is not None]
+
+        def ready(_: object) -> None:
+            ports = {
+                child.name: getattr(child.port.getHost(), "port", None)
+                for child in listeners
+                if child.port is not None
+            }
+            log.info("tempmail ready: {ports}", ports=ports, **{READY_KEY: ports})
+
+        # Ready only once every listener listens; one that fails has said
+        # so itself, and the daemon stops without a ready event.
+        gatherResults(waiting, consumeErrors=True).addCallbacks(ready, lambda failure: None)
 
     async def _stop_in_order(self) -> None:
         for child in reversed(list(self)):

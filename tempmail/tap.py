@@ -7,16 +7,18 @@ and C{tempmail.tac} both call it.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor as global_reactor
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
-from twisted.internet.interfaces import IReactorTCP, IReactorTime, IStreamServerEndpoint
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
@@ -68,16 +70,53 @@ def web_root() -> Path:
     return Path(str(resources.files("tempmail") / "web"))
 
 
-def _endpoint(reactor: IReactorTCP, settings: Settings, port: int) -> IStreamServerEndpoint:
-    if ":" in settings.bind_address:
-        return TCP6ServerEndpoint(reactor, port, interface=settings.bind_address)
-    return TCP4ServerEndpoint(reactor, port, interface=settings.bind_address)
+def endpoint_description(port: int, bind_address: str) -> str:
+    """
+    The Twisted endpoint description for a TCP port on C{bind_address}:
+    C{tcp:2525:interface=0.0.0.0}, or C{tcp6:2525:interface=\\:\\:1} with an
+    IPv6 address's colons escaped, as C{serverFromString} reads them.
+    """
+    if ":" in bind_address:
+        escaped = bind_address.replace(":", "\\:")
+        return f"tcp6:{port}:interface={escaped}"
+    return f"tcp:{port}:interface={bind_address}"
+
+
+def listener(reactor: Any, setting: str, description: str) -> IStreamServerEndpoint:
+    """
+    Build a listening endpoint from its description, as Twisted's own
+    C{mail/tap.py} does, so any endpoint type (later C{ssl:}) plugs in.
+
+    @param setting: the setting the description came from, for the error.
+    @raise ConfigError: if Twisted cannot read the description.
+    """
+    try:
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{setting}={description!r}: {e}") from None
+    return endpoint
+
+
+def stop_on_listen_failure(reactor: Any) -> Callable[[], None]:
+    """
+    What to do when a listener fails after startup: stop, and exit with
+    status 1 so a service manager sees the failure.
+    """
+
+    def stop() -> None:
+        # twistd has no way for a service to set the exit status; once the
+        # reactor has shut down cleanly, leave with 1 ourselves.
+        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        reactor.stop()
+
+    return stop
 
 
 def warn_about_later_features(settings: Settings) -> None:
     """
     Say plainly which configured features this release does not serve yet,
-    rather than pretending to (the original advertised TLS it never did).
+    rather than pretend: a setting that seems to work but does not is worse
+    than a warning.
     """
     later = {
         "SMTP_SSL_ENABLED": settings.smtp_ssl_enabled,
@@ -182,7 +221,12 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     site.displayTracebacks = False
     site.noisy = False
     ListeningService(
-        "http", _endpoint(reactor, settings, settings.api_port), site
+        "http",
+        listener(
+            reactor, "API_PORT", endpoint_description(settings.api_port, settings.bind_address)
+        ),
+        site,
+        listen_failed=stop_on_listen_failure(reactor),
     ).setServiceParent(daemon)
     return daemon
 
@@ -204,7 +248,13 @@ def _smtp_service(
     )
     factory = SMTPServerFactory(delivery, limits, reactor, settings.smtp_max_connections)
     return ListeningService(
-        "smtp", _endpoint(reactor, settings, settings.smtp_port), factory, factory.shutdown
+        "smtp",
+        listener(
+            reactor, "SMTP_PORT", endpoint_description(settings.smtp_port, settings.bind_address)
+        ),
+        factory,
+        factory.shutdown,
+        stop_on_listen_failure(reactor),
     )
 
 
