@@ -1,63 +1,50 @@
 """
-The HTTP application: REST under C{/api}, the WebSocket, and the static
-web UI, as one Klein application.
+The HTTP application on the API port: the route groups, composed in order.
 
-The routes live in groups (L{MailRoutes}, L{ClaimRoutes}, L{WebhookRoutes})
-that all register on the one Klein app of L{tempmail.api.routing}; every
-route that touches a mailbox asks L{MailboxAccess.authorize} first, so a
-claimed mailbox is locked on every route.
+Each group is its own Klein app (L{MailRoutes}, L{ClaimRoutes},
+L{WebhookRoutes}, L{SocketRoutes}, L{StaticRoutes}); L{MailAPI} lists them
+explicitly and L{tempmail.api.compose} serves the list, so another port (MCP)
+can serve another list.  Every route that touches a mailbox asks
+L{MailboxAccess.authorize} first, so a claimed mailbox is locked on every
+route.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from klein import Klein
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.static import File
 
 from tempmail.access import MailboxAccess
 from tempmail.api.claim_routes import ClaimRoutes
+from tempmail.api.compose import compose
 from tempmail.api.mail_routes import MailRoutes
 from tempmail.api.responses import ApiError
-from tempmail.api.routing import app
+from tempmail.api.routing import route_group_app
 from tempmail.api.webhook_routes import WebhookRoutes, WebhookSettings
 from tempmail.api.websocket import MailboxSocketFactory
 from tempmail.interfaces import IMailStore
 
-__all__ = ["MailAPI", "WebhookSettings"]
+__all__ = ["MailAPI", "SocketRoutes", "StaticRoutes", "WebhookSettings"]
+
+_sockets = route_group_app()
+_static = route_group_app()
 
 
-class MailAPI(MailRoutes, ClaimRoutes, WebhookRoutes):
+class SocketRoutes:
     """
-    The HTTP application: REST under C{/api}, the web UI everywhere else.
+    C{/api/ws/{address}}: hands the request to the WebSocket resource.
     """
 
-    def __init__(
-        self,
-        store: IMailStore,
-        access: MailboxAccess,
-        domain: str,
-        web_root: Path,
-        sockets: MailboxSocketFactory | None = None,
-        webhooks: WebhookSettings | None = None,
-    ) -> None:
-        self.store = store
-        self.access = access
-        self.domain = domain
-        self.web_root = web_root
+    app = _sockets
+
+    def __init__(self, sockets: MailboxSocketFactory | None) -> None:
         self.sockets = sockets.web_resource() if sockets is not None else None
-        self.webhooks = webhooks
 
-    def resource(self) -> IResource:
-        """
-        The twisted.web resource that serves this application.
-        """
-        return self.app.resource()
-
-    # Live events
-
-    @app.route("/api/ws/<string:address>", methods=["GET"])
+    @_sockets.route("/api/ws/<string:address>", methods=["GET"])
     def websocket(self, request: IRequest, address: str) -> IResource:
         # The socket checks the address, origin and lock itself: a browser
         # cannot read an HTTP error from a refused upgrade, only close codes.
@@ -65,11 +52,51 @@ class MailAPI(MailRoutes, ClaimRoutes, WebhookRoutes):
             raise ApiError(404, "WebSockets are not enabled")
         return self.sockets
 
-    # Everything else: GET and HEAD only, so that a known API path asked
-    # with another method gets 405 rather than falling through to the files.
 
-    @app.route("/", branch=True, methods=["GET", "HEAD"])
+class StaticRoutes:
+    """
+    The web UI: every path outside C{/api/}, GET and HEAD only, so that a
+    known API path asked with another method gets 405 rather than falling
+    through to the files.
+    """
+
+    app = _static
+
+    def __init__(self, web_root: Path | None) -> None:
+        self.web_root = web_root
+
+    @_static.route("/", branch=True, methods=["GET", "HEAD"])
     def web_ui(self, request: IRequest) -> IResource:
-        if request.path.startswith(b"/api/"):
+        if request.path.startswith(b"/api/") or self.web_root is None:
             raise ApiError(404, "no such API route")
         return File(str(self.web_root))
+
+
+class MailAPI:
+    """
+    The groups served on the API port, in the order they are tried: mail,
+    claims, webhooks, the WebSocket, and the web UI last.
+    """
+
+    def __init__(
+        self,
+        store: IMailStore,
+        access: MailboxAccess,
+        domain: str,
+        web_root: Path | None,
+        sockets: MailboxSocketFactory | None = None,
+        webhooks: WebhookSettings | None = None,
+    ) -> None:
+        self.groups: list[Klein] = [
+            MailRoutes(store, access, domain).app,
+            ClaimRoutes(store, access, domain).app,
+            WebhookRoutes(store, access, domain, webhooks).app,
+            SocketRoutes(sockets).app,
+            StaticRoutes(web_root).app,
+        ]
+
+    def resource(self) -> IResource:
+        """
+        The twisted.web resource that serves these groups.
+        """
+        return compose(self.groups)

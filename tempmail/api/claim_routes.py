@@ -11,7 +11,7 @@ from twisted.web.iweb import IRequest
 from tempmail.access import AccessDenied, GrantedToken
 from tempmail.api.requests import credentials, int_query, json_body, string_field
 from tempmail.api.responses import json_response
-from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RouteBase, app
+from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RouteBase, route_group_app
 from tempmail.api.serialise import mailbox_json
 from tempmail.times import rfc3339
 
@@ -25,10 +25,15 @@ def _token_json(mailbox: str, granted: GrantedToken, message: str) -> dict[str, 
     }
 
 
+app = route_group_app()
+
+
 class ClaimRoutes(RouteBase):
     """
     Claims, logins and the operator's listing.
     """
+
+    app = app
 
     @app.route("/api/mailboxes", methods=["GET"])
     async def list_mailboxes(self, request: IRequest) -> bytes:

@@ -15,7 +15,13 @@ from twisted.web.iweb import IRequest
 from tempmail.access import AccessDenied
 from tempmail.api.requests import bool_query, credentials, int_query, json_body, query
 from tempmail.api.responses import ApiError, json_response, mail_content_response
-from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UUID_PATTERN, RouteBase, app
+from tempmail.api.routing import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    UUID_PATTERN,
+    RouteBase,
+    route_group_app,
+)
 from tempmail.api.serialise import message_json, page_json, summary_json
 from tempmail.interfaces import UnknownCursor
 from tempmail.models import MailboxGrant, StoredMessage
@@ -33,10 +39,15 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+app = route_group_app()
+
+
 class MailRoutes(RouteBase):
     """
     Reading and deleting mail.
     """
+
+    app = app
 
     async def _open_message(self, request: IRequest, id: str) -> MailboxGrant:
         """

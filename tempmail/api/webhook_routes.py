@@ -8,17 +8,24 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from twisted.web.iweb import IRequest
 
-from tempmail.access import AccessDenied
+from tempmail.access import AccessDenied, MailboxAccess
 from tempmail.api.requests import credentials, int_query, json_body
 from tempmail.api.responses import ApiError, json_response
-from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UUID_PATTERN, RouteBase, app
+from tempmail.api.routing import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    UUID_PATTERN,
+    RouteBase,
+    route_group_app,
+)
 from tempmail.api.serialise import attempt_json, webhook_json
+from tempmail.interfaces import IMailStore
 from tempmail.models import MailboxGrant, Webhook, WebhookChange
+from tempmail.times import clock_now
 from tempmail.webhooks.payloads import parse_events, ping_payload
 from tempmail.webhooks.sender import WebhookSender
 from tempmail.webhooks.targets import TargetChecker, TargetRefused
@@ -45,12 +52,25 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+app = route_group_app()
+
+
 class WebhookRoutes(RouteBase):
     """
     A mailbox's webhooks.
     """
 
-    webhooks: WebhookSettings | None
+    app = app
+
+    def __init__(
+        self,
+        store: IMailStore,
+        access: MailboxAccess,
+        domain: str,
+        webhooks: WebhookSettings | None,
+    ) -> None:
+        super().__init__(store, access, domain)
+        self.webhooks = webhooks
 
     async def _open_webhook(
         self, request: IRequest, id: str, body: dict[str, Any] | None = None
@@ -161,7 +181,7 @@ class WebhookRoutes(RouteBase):
         sender = self._webhooks_enabled().sender
         hook, _ = await self._open_webhook(request, id)
         delivery_id = str(uuid.uuid4())
-        payload = ping_payload(hook.mailbox, hook.id, delivery_id, datetime.now(UTC))
+        payload = ping_payload(hook.mailbox, hook.id, delivery_id, clock_now(self.access.clock))
         result = await sender.send(hook.url, hook.secret, "test", delivery_id, payload)
         return json_response(
             request,
