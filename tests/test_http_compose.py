@@ -48,7 +48,9 @@ class Second:
 
 
 async def call(resource: Any, method: str, path: str) -> tuple[int, bytes, Any]:
-    response = await StubTreq(resource).request(method, "http://api.test" + path)
+    # StubTreq builds its request methods at run time, so mypy cannot see them.
+    stub: Any = StubTreq(resource)
+    response = await stub.request(method, "http://api.test" + path)
     return response.code, await response.content(), response.headers
 
 
