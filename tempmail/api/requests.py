@@ -5,8 +5,6 @@ credentials.  Bad input becomes an L{ApiError}, never a traceback.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -14,6 +12,7 @@ from twisted.web.iweb import IRequest
 
 from tempmail.access import Credentials
 from tempmail.api.responses import ApiError
+from tempmail.authorization import MalformedAuthorization, parse_authorization
 from tempmail.values import parse_bool
 
 MAX_JSON_BODY = 64 * 1024
@@ -86,25 +85,17 @@ def string_field(body: dict[str, Any], name: str) -> str:
 def credentials(request: IRequest, body: dict[str, Any] | None = None) -> Credentials:
     """
     What the client presented: a Bearer token or Basic user and password in
-    C{Authorization}, or the original's C{password} in the query or body.
+    C{Authorization}, or a deprecated C{password} in the query or body.
     """
-    bearer = basic = None
     header = request.getHeader(b"authorization")
-    if header is not None:
-        scheme, _, value = header.decode("latin-1").strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            bearer = value.strip()
-        elif scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                raise ApiError(400, "malformed Basic credentials") from None
-            user, sep, basic_password = decoded.partition(":")
-            if not sep:
-                raise ApiError(400, "malformed Basic credentials")
-            basic = (user, basic_password)
+    try:
+        presented = parse_authorization(None if header is None else header.decode("latin-1"))
+    except MalformedAuthorization as e:
+        raise ApiError(400, str(e)) from None
     password = query(request, "password")
     if body is not None and isinstance(body.get("password"), str):
         password = body["password"]
     address = request.getClientAddress()
-    return Credentials(bearer, basic, password, str(getattr(address, "host", address)))
+    return Credentials(
+        presented.bearer, presented.basic, password, str(getattr(address, "host", address))
+    )

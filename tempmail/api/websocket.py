@@ -32,6 +32,7 @@ from zope.interface import implementer
 from tempmail.access import AccessDenied, Credentials, MailboxAccess, TooManyFailures
 from tempmail.addresses import InvalidAddress, normalise_address
 from tempmail.api.serialise import summary_json
+from tempmail.authorization import MalformedAuthorization, parse_authorization
 from tempmail.events import EventKind, MailEvent
 from tempmail.interfaces import IEventHub, ISubscription
 
@@ -158,8 +159,11 @@ class MailboxSocket(WebSocketServerProtocol):
             raise ConnectionDeny(503, "too many WebSocket connections")
         self._counted = True
         token = (request.params.get("token") or [None])[-1]
-        header = request.headers.get("authorization", "")
-        bearer = header[7:].strip() if header.lower().startswith("bearer ") else token
+        try:
+            bearer = parse_authorization(request.headers.get("authorization")).bearer or token
+        except MalformedAuthorization:
+            # Basic credentials are no use to a socket; a token may follow.
+            bearer = token
         self.credentials = Credentials(bearer=bearer or None, client=self.client_address)
 
     def onOpen(self) -> None:
