@@ -103,10 +103,16 @@ def stop_on_listen_failure(reactor: Any) -> Callable[[], None]:
     status 1 so a service manager sees the failure.
     """
 
+    def exit_failed() -> None:
+        # os._exit skips the interpreter's own flushing of standard streams.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
     def stop() -> None:
         # twistd has no way for a service to set the exit status; once the
         # reactor has shut down cleanly, leave with 1 ourselves.
-        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        reactor.addSystemEventTrigger("after", "shutdown", exit_failed)
         reactor.stop()
 
     return stop

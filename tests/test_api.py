@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,11 @@ from tempmail.access import MailboxAccess
 from tempmail.api import MailAPI
 from tempmail.models import Envelope, IncomingMessage
 from tempmail.parsing import parse_message
+from tempmail.tap import web_root
 from tempmail.testing import MemoryMailStore
 from tests.support import synchronous_access
 
-WEB = Path(__file__).resolve().parent.parent / "web"
+WEB = web_root()
 RAW = (
     b"From: Alice <alice@sender.test>\r\nSubject: hello\r\nContent-Type: multipart/mixed;"
     b" boundary=B\r\n\r\n--B\r\nContent-Type: text/html\r\n\r\n<p>hi<script>x()</script></p>\r\n"
@@ -80,9 +80,7 @@ async def deliver(store: MemoryMailStore, *recipients: str, raw: bytes = RAW) ->
 
 
 @pytest_twisted.ensureDeferred
-async def test_listing_uses_the_original_field_names(
-    store: MemoryMailStore, client: Client
-) -> None:
+async def test_listing_fields(store: MemoryMailStore, client: Client) -> None:
     (id,) = await deliver(store, "bob@tempmail.local")
     page = await client.json("GET", "/api/emails/BOB")
     assert page == {

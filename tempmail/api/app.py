@@ -16,7 +16,6 @@ from pathlib import Path
 from klein import Klein
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
-from twisted.web.static import File
 
 from tempmail.access import MailboxAccess
 from tempmail.api.claim_routes import ClaimRoutes
@@ -24,6 +23,7 @@ from tempmail.api.compose import compose
 from tempmail.api.mail_routes import MailRoutes
 from tempmail.api.responses import ApiError
 from tempmail.api.routing import route_group_app
+from tempmail.api.static_routes import StaticRoutes
 from tempmail.api.webhook_routes import WebhookRoutes, WebhookSettings
 from tempmail.api.websocket import MailboxSocketFactory
 from tempmail.interfaces import IMailStore
@@ -31,7 +31,6 @@ from tempmail.interfaces import IMailStore
 __all__ = ["MailAPI", "SocketRoutes", "StaticRoutes", "WebhookSettings"]
 
 _sockets = route_group_app()
-_static = route_group_app()
 
 
 class SocketRoutes:
@@ -51,25 +50,6 @@ class SocketRoutes:
         if self.sockets is None:
             raise ApiError(404, "WebSockets are not enabled")
         return self.sockets
-
-
-class StaticRoutes:
-    """
-    The web UI: every path outside C{/api/}, GET and HEAD only, so that a
-    known API path asked with another method gets 405 rather than falling
-    through to the files.
-    """
-
-    app = _static
-
-    def __init__(self, web_root: Path | None) -> None:
-        self.web_root = web_root
-
-    @_static.route("/", branch=True, methods=["GET", "HEAD"])
-    def web_ui(self, request: IRequest) -> IResource:
-        if request.path.startswith(b"/api/") or self.web_root is None:
-            raise ApiError(404, "no such API route")
-        return File(str(self.web_root))
 
 
 class MailAPI:

@@ -1,7 +1,7 @@
 """
 The mail routes: health, mailbox listings and single messages.
 
-Paths and field names are the original server's; see C{docs/API.md}.
+Paths and field names are documented in C{docs/API.md}; clients rely on them.
 """
 
 from __future__ import annotations
