@@ -97,6 +97,21 @@ def listener(reactor: Any, setting: str, description: str) -> IStreamServerEndpo
     return endpoint
 
 
+def listen_endpoint(
+    reactor: Any, protocol: str, configured: str | None, port: int, bind_address: str
+) -> IStreamServerEndpoint:
+    """
+    The endpoint one listener uses: the description in C{<PROTOCOL>_ENDPOINT}
+    if it is set, else C{<PROTOCOL>_PORT} on C{BIND_ADDRESS}.
+
+    @param protocol: the settings' prefix, C{SMTP} or C{API}.
+    @raise ConfigError: naming the setting whose description Twisted cannot read.
+    """
+    if configured is not None:
+        return listener(reactor, f"{protocol}_ENDPOINT", configured)
+    return listener(reactor, f"{protocol}_PORT", endpoint_description(port, bind_address))
+
+
 def stop_on_listen_failure(reactor: Any) -> Callable[[], None]:
     """
     What to do when a listener fails after startup: stop, and exit with
@@ -228,8 +243,8 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     site.noisy = False
     ListeningService(
         "http",
-        listener(
-            reactor, "API_PORT", endpoint_description(settings.api_port, settings.bind_address)
+        listen_endpoint(
+            reactor, "API", settings.api_endpoint, settings.api_port, settings.bind_address
         ),
         site,
         listen_failed=stop_on_listen_failure(reactor),
@@ -255,8 +270,8 @@ def _smtp_service(
     factory = SMTPServerFactory(delivery, limits, reactor, settings.smtp_max_connections)
     return ListeningService(
         "smtp",
-        listener(
-            reactor, "SMTP_PORT", endpoint_description(settings.smtp_port, settings.bind_address)
+        listen_endpoint(
+            reactor, "SMTP", settings.smtp_endpoint, settings.smtp_port, settings.bind_address
         ),
         factory,
         factory.shutdown,

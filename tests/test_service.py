@@ -19,7 +19,7 @@ from zope.interface import implementer
 from tempmail.config import ConfigError
 from tempmail.readiness import READY_KEY
 from tempmail.service import ListeningService, TempmailService
-from tempmail.tap import endpoint_description, listener
+from tempmail.tap import endpoint_description, listen_endpoint, listener
 
 
 @implementer(IStreamServerEndpoint)
@@ -62,6 +62,16 @@ def test_descriptions_of_tcp_ports() -> None:
 def test_a_description_twisted_cannot_read_is_a_setting_error() -> None:
     with pytest.raises(ConfigError, match=r"^SMTP_ENDPOINT='nonsense:1'"):
         listener(MemoryReactorClock(), "SMTP_ENDPOINT", "nonsense:1")
+
+
+def test_an_endpoint_setting_wins_over_port_and_address() -> None:
+    reactor = MemoryReactorClock()
+    factory = Factory.forProtocol(Protocol)
+    listen_endpoint(reactor, "SMTP", None, 2525, "127.0.0.1").listen(factory)
+    listen_endpoint(reactor, "API", "tcp:4000:interface=\\:\\:1", 3000, "127.0.0.1").listen(factory)
+    assert [(s[0], s[3]) for s in reactor.tcpServers] == [(2525, "127.0.0.1"), (4000, "::1")]
+    with pytest.raises(ConfigError, match=r"^API_ENDPOINT='tcp:port=nope'"):
+        listen_endpoint(reactor, "API", "tcp:port=nope", 3000, "127.0.0.1")
 
 
 def test_ready_waits_for_a_listener_that_answers_later() -> None:
