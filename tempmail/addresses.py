@@ -18,16 +18,31 @@ MAX_LOCAL_PART_LENGTH = 64
 # printable (including UTF-8, for SMTPUTF8 senders) is allowed in the local
 # part, as peers do: a temp-mail sink should accept odd but harmless names.
 _FORBIDDEN_LOCAL = re.compile(r"[\s\x00-\x1f\x7f<>()\[\]\\,;:\"@/]")
-_DOMAIN = re.compile(
-    r"^[a-z0-9\u0080-\U0010ffff]([a-z0-9\u0080-\U0010ffff-]*[a-z0-9\u0080-\U0010ffff])?"
-    r"(\.[a-z0-9\u0080-\U0010ffff]([a-z0-9\u0080-\U0010ffff-]*[a-z0-9\u0080-\U0010ffff])?)*$"
-)
+
+# A domain is dot-separated labels of letters and digits with inner hyphens.
+# Non-ASCII letters are allowed because SMTPUTF8 peers send them unencoded.
+_LETTERS = r"a-z0-9\u0080-\U0010ffff"
+_LABEL = rf"[{_LETTERS}](?:[{_LETTERS}-]*[{_LETTERS}])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 class InvalidAddress(ValueError):
     """
     The text cannot name a mailbox.  The message says why.
     """
+
+
+def is_domain_name(domain: str) -> bool:
+    """
+    Whether C{domain} is a domain name in canonical form: lower case, no
+    trailing dot, labels of letters, digits and inner hyphens.  Labels may
+    hold UTF-8 letters (C{bücher.example}); callers that need ASCII, such as
+    the SMTP greeting, check that themselves.
+
+    @param domain: the candidate, already lower-cased and without its
+        trailing dot.
+    """
+    return _DOMAIN.fullmatch(domain) is not None
 
 
 def normalise_address(text: str, default_domain: str) -> str:
@@ -53,7 +68,7 @@ def normalise_address(text: str, default_domain: str) -> str:
         raise InvalidAddress(f"the mailbox name is longer than {MAX_LOCAL_PART_LENGTH} characters")
     if _FORBIDDEN_LOCAL.search(local) or local.startswith(".") or local.endswith("."):
         raise InvalidAddress("the mailbox name contains characters not allowed in an address")
-    if not domain or not _DOMAIN.match(domain):
+    if not is_domain_name(domain):
         raise InvalidAddress("the domain is not a valid domain name")
     canonical = f"{local}@{domain}"
     if len(canonical.encode("utf-8")) > MAX_ADDRESS_LENGTH:

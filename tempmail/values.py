@@ -9,7 +9,11 @@ value means the same thing wherever it is written.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from pathlib import Path
+
+from tempmail.addresses import is_domain_name
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -31,6 +35,14 @@ _SIZE_UNITS = {
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 _NUMBER_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+# Enough of a file to find the first PEM armour line without reading a large
+# file that was named by mistake.
+_PEM_HEAD_BYTES = 65536
+
+# Short secrets fall to guessing over the network; sixteen characters of a
+# random token are far beyond that.
+_MIN_SECRET_LENGTH = 16
 
 
 def parse_bool(text: str) -> bool:
@@ -151,3 +163,87 @@ def parse_origins(text: str) -> frozenset[str]:
         if scheme not in ("http", "https") or not sep or not host or "/" in host:
             raise ValueError(f"expected origins like https://example.com, got {origin!r}")
     return origins
+
+
+def parse_domain(text: str) -> str:
+    """
+    Parse a domain name such as C{mail.example.com}: lower-cased, without a
+    trailing dot.
+
+    Only ASCII is accepted, because the domain is written into the SMTP
+    greeting and C{Received:} headers, which are ASCII; an internationalised
+    domain is given in its C{xn--} form.
+
+    @param text: the raw setting.
+    @raise ValueError: if C{text} is not an ASCII domain name.
+    """
+    domain = text.strip().lower().rstrip(".")
+    if not (domain.isascii() and is_domain_name(domain)):
+        raise ValueError("expected a domain name such as mail.example.com (IDNs as xn--)")
+    return domain
+
+
+def parse_ip_address(text: str) -> str:
+    """
+    Parse an IPv4 or IPv6 address, returned in its compressed form
+    (C{0:0::0} is C{::}).
+
+    @param text: the raw setting.
+    @raise ValueError: if C{text} is not an IP address.
+    """
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise ValueError("expected an IP address such as 0.0.0.0 or ::") from None
+
+
+def parse_pem_file(text: str) -> str:
+    """
+    Parse the path of a PEM file, checking at startup that it can be read
+    and holds a C{-----BEGIN} line, so that a wrong path stops the daemon
+    rather than the first TLS handshake.
+
+    @param text: the raw setting, a file path.
+    @raise ValueError: if the file cannot be read or is not PEM.
+    """
+    path = Path(text.strip())
+    try:
+        with path.open("rb") as pem:
+            head = pem.read(_PEM_HEAD_BYTES)
+    except OSError as e:
+        raise ValueError(f"expected a readable PEM file ({e.strerror})") from None
+    if b"-----BEGIN " not in head:
+        raise ValueError("expected a PEM file")
+    return str(path)
+
+
+def parse_secret(text: str) -> str:
+    """
+    Parse a shared secret such as an operator token or API key, with
+    surrounding blanks removed.
+
+    @param text: the raw setting.
+    @raise ValueError: if the secret is shorter than 16 characters.
+    """
+    secret = text.strip()
+    if len(secret) < _MIN_SECRET_LENGTH:
+        raise ValueError(f"expected a secret of at least {_MIN_SECRET_LENGTH} characters")
+    return secret
+
+
+def parse_endpoint(text: str) -> str:
+    """
+    Parse a Twisted server endpoint description such as C{tcp:25} or
+    C{systemd:domain=INET:index=0}.
+
+    Only its shape is checked here; the daemon builds the endpoint with
+    L{twisted.internet.endpoints.serverFromString} at startup, which judges
+    the rest.
+
+    @param text: the raw setting.
+    @raise ValueError: if the description is empty or spans lines.
+    """
+    description = text.strip()
+    if not description or "\n" in description or "\r" in description:
+        raise ValueError("expected a Twisted endpoint description such as tcp:25")
+    return description

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tempmail.addresses import InvalidAddress, domain_of, normalise_address
+from tempmail.addresses import InvalidAddress, domain_of, is_domain_name, normalise_address
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,19 @@ def test_refuses(text: str) -> None:
 
 def test_domain_of() -> None:
     assert domain_of("bob@example.com") == "example.com"
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["example.com", "localhost", "a-b.example", "xn--bcher-kva.example", "bücher.de", "1.2"],
+)
+def test_domain_names(domain: str) -> None:
+    assert is_domain_name(domain)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["", ".", "example.com.", "-a.example", "a-.example", "a..b", "a_b.example", "a b", "x.com\n"],
+)
+def test_not_domain_names(domain: str) -> None:
+    assert not is_domain_name(domain)
