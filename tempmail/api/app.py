@@ -20,6 +20,7 @@ from twisted.web.resource import IResource
 from tempmail.access import MailboxAccess
 from tempmail.api.claim_routes import ClaimRoutes
 from tempmail.api.compose import compose
+from tempmail.api.content_routes import ContentRoutes
 from tempmail.api.mail_routes import MailRoutes
 from tempmail.api.responses import ApiError
 from tempmail.api.routing import route_group_app
@@ -69,6 +70,7 @@ class MailAPI:
     ) -> None:
         self.groups: list[Klein] = [
             MailRoutes(store, access, domain).app,
+            ContentRoutes(store, access, domain).app,
             ClaimRoutes(store, access, domain).app,
             WebhookRoutes(store, access, domain, webhooks).app,
             SocketRoutes(sockets).app,
