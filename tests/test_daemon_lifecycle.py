@@ -33,7 +33,11 @@ def test_help_lists_every_option(daemon: DaemonFactory) -> None:
     [
         ("SMTP_PORT", "smtp", "SMTP_PORT='smtp': expected a port number from 0 to 65535"),
         ("MAX_MESSAGE_SIZE", "lots", "MAX_MESSAGE_SIZE='lots': expected a size"),
-        ("DATABASE_URL", "postgres://db/mail", "DATABASE_URL='postgres://db/mail': PostgreSQL is not supported"),
+        (
+            "DATABASE_URL",
+            "postgres://db/mail",
+            "DATABASE_URL='postgres://db/mail': PostgreSQL is not supported",
+        ),
         ("EMAIL_RETENTION_HOURS", "0", "EMAIL_RETENTION_HOURS='0': expected a number greater"),
         ("EMAIL_RETENTION_HOURS", "-2", "EMAIL_RETENTION_HOURS='-2': expected a number greater"),
         ("RUST_LOG", "chatty", "RUST_LOG='chatty': expected one of"),
