@@ -45,7 +45,8 @@ from typing import Any
 
 # Run as a script, this file's directory is on sys.path, not the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._daemon import BenchError, Daemon, own_daemon
+from bench._daemon import BenchError, own_daemon
+from tempmail.launcher import DaemonProcess
 
 IO_TIMEOUT = 30.0  # seconds, for each socket operation
 PAGE_SIZE = 500  # the API's largest page
@@ -378,7 +379,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 @contextmanager
-def target(args: argparse.Namespace) -> Iterator[tuple[int, int, Daemon | None]]:
+def target(args: argparse.Namespace) -> Iterator[tuple[int, int, DaemonProcess | None]]:
     """
     Yield (smtp port, api port, daemon or None) for the server under test;
     a daemon started here is stopped, and its directory removed, on exit.

@@ -51,8 +51,9 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 # Run as a script, this file's directory is on sys.path, not the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._daemon import BenchError, Daemon, own_daemon
+from bench._daemon import BenchError, own_daemon
 from bench.smtp_ingest import MAILBOX_DOMAIN, WorkerResult, make_message, percentile, run_worker
+from tempmail.launcher import DaemonProcess
 
 HOST = "127.0.0.1"
 # The daemon's defaults for WS_MAX_CONNECTIONS and WS_MAX_CONNECTIONS_PER_IP.
@@ -465,7 +466,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run_all(args: argparse.Namespace, daemon: Daemon) -> int:
+async def run_all(args: argparse.Namespace, daemon: DaemonProcess) -> int:
     """
     The warm-up, then one run per C{--senders} value; the worst exit status.
     """

@@ -1,10 +1,11 @@
 """
 How the daemon says it is ready: one log event carrying its ports.
 
-With C{LOG_FORMAT=json}, tools that start the daemon (the tests, the
-benches, a supervisor) read the listening ports from that line, so port 0
-works and nobody has to poll.  Standard library only, so such tools need
-none of the daemon's dependencies to import it.
+The daemon logs it (L{tempmail.service}) once every listener is bound.
+With C{LOG_FORMAT=json}, tools that start the daemon (L{tempmail.launcher}
+for the tests and the benches, a supervisor) read the listening ports from
+that line, so port 0 works and nobody has to poll.  Standard library only,
+so such tools need none of the daemon's dependencies to import it.
 """
 
 from __future__ import annotations
