@@ -69,6 +69,13 @@ def test_arrival_read_and_deletion_reach_the_socket(daemon: DaemonFactory) -> No
         assert "raw" not in email and "body" not in email
 
         assert server.http("GET", f"/api/email/{id}").status == 200
+        assert frame(ws) == {
+            "type": "EmailFlags",
+            "id": id,
+            "address": "watch@example.com",
+            "seen": True,
+            "flags": [],
+        }
         assert frame(ws) == {"type": "EmailRead", "id": id, "address": "watch@example.com"}
         # Reading it again changes nothing, so nothing is sent; the next
         # frame is the deletion.
@@ -89,11 +96,18 @@ def test_patch_marks_read_and_unread(daemon: DaemonFactory) -> None:
         id = send(server, "patch@example.com")
         frame(ws)
         assert server.send_json("PATCH", f"/api/email/{id}", {"seen": True}).status == 200
-        assert frame(ws)["type"] == "EmailRead"
+        assert [frame(ws)["type"], frame(ws)["type"]] == ["EmailFlags", "EmailRead"]
         assert server.send_json("PATCH", f"/api/email/{id}", {"seen": False}).status == 200
+        assert frame(ws) == {
+            "type": "EmailFlags",
+            "id": id,
+            "address": "patch@example.com",
+            "seen": False,
+            "flags": [],
+        }
         assert server.get_json(f"/api/email/{id}?peek=true")["seen"] is False
         assert server.send_json("PATCH", f"/api/email/{id}", {"seen": "yes"}).status == 400
-        # Unsetting emitted nothing: the next event is the next arrival.
+        # A refused change sends nothing: the next event is the next arrival.
         send(server, "patch@example.com", "next")
         assert frame(ws)["subject"] == "next"
 

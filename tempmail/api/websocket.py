@@ -2,20 +2,21 @@
 C{/api/ws/{address}}: a mailbox's events as WebSocket frames.
 
 Autobahn's L{WebSocketResource} is mounted inside the Klein tree, on the API
-port.  Each socket subscribes to one mailbox on the L{IEventHub} and sends
-JSON text frames with the original's C{type} tags: C{Connected}, C{Email},
-C{EmailDeleted} and the new C{EmailRead}.
+port.  Each socket keeps one L{MailboxWatch} of its mailbox and sends its
+events as the JSON text frames of L{tempmail.api.frames}.
 
-A locked mailbox needs a token: C{?token=}, an C{Authorization} header, or
-(since browsers cannot set headers) a first message C{{"token": "..."}}.
-C{Origin} must be the API's own or one of C{ALLOWED_ORIGINS}.  The server
-pings; a client that stops reading is closed with code 4000 so that it
-resyncs over REST, rather than losing events silently.
+A locked mailbox needs a token: C{?token=}, an C{Authorization: Bearer}
+header, or (since browsers cannot set headers) a first message
+C{{"token": "..."}}.  The
+socket fails closed: a refused check closes it with 4001, a limited one
+with 4029, and a check that could not be made (the store unavailable) with
+1011.  C{Origin} must be the API's own or one of C{ALLOWED_ORIGINS}.  The
+server pings; a client that stops reading is closed with code 4000 so that
+it resyncs over REST, rather than losing events silently.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,27 +25,30 @@ from urllib.parse import unquote
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
-from twisted.logger import Logger
 from zope.interface import implementer
 
-from tempmail.access import AccessDenied, Credentials, MailboxAccess, TooManyFailures
+from tempmail.access import Credentials, MailboxAccess
 from tempmail.addresses import InvalidAddress, normalise_address
-from tempmail.api.serialise import summary_json
+from tempmail.api.frames import connected_frame, encoded_frame
 from tempmail.authorization import MalformedAuthorization, parse_authorization
-from tempmail.events import EventKind, MailEvent
-from tempmail.interfaces import IEventHub, ISubscription
-
-log = Logger()
+from tempmail.events import MailEvent
+from tempmail.interfaces import IEventHub
+from tempmail.watch import EndReason, MailboxWatch, WatchEnded
 
 CLOSE_RESYNC = 4000
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_TOO_MANY_FAILURES = 4029
-# RFC 6455's "internal error".
+# RFC 6455's "internal error": the server could not check the lock.
 CLOSE_SERVER_ERROR = 1011
 # How long a socket to a locked mailbox may wait for its token message.
 TOKEN_WAIT = 10.0
+
+_CLOSES = {
+    EndReason.DENIED: (CLOSE_UNAUTHORIZED, "this mailbox is locked: send its token"),
+    EndReason.TOO_MANY_FAILURES: (CLOSE_TOO_MANY_FAILURES, "too many failed attempts"),
+    EndReason.SERVER_ERROR: (CLOSE_SERVER_ERROR, "internal error: try again later"),
+}
 
 
 @dataclass
@@ -70,37 +74,6 @@ class SocketLimits:
 class _Counts:
     total: int = 0
     by_client: dict[str, int] = field(default_factory=dict)
-
-
-@functools.lru_cache(maxsize=64)
-def encoded_frame(event: MailEvent) -> bytes | None:
-    """
-    The frame's bytes, built once per event however many sockets send it.
-    """
-    frame = event_frame(event)
-    return None if frame is None else json.dumps(frame, ensure_ascii=False).encode("utf-8")
-
-
-def event_frame(event: MailEvent) -> dict[str, Any] | None:
-    """
-    The frame for an event, or C{None} if clients are not told of it.
-    """
-    summary = event.summary
-    if summary is None:
-        return None
-    if event.kind is EventKind.ARRIVAL:
-        return {"type": "Email", **summary_json(summary)}
-    if event.kind is EventKind.DELETION:
-        reason = event.reason.value if event.reason else None
-        return {
-            "type": "EmailDeleted",
-            "id": summary.id,
-            "address": event.mailbox,
-            "reason": reason,
-        }
-    if event.kind is EventKind.READ:
-        return {"type": "EmailRead", "id": summary.id, "address": event.mailbox}
-    return None
 
 
 @implementer(IPushProducer)
@@ -134,7 +107,7 @@ class MailboxSocket(WebSocketServerProtocol):
         self.mailbox = ""
         self.client_address = ""
         self.credentials = Credentials()
-        self._subscription: ISubscription | None = None
+        self._watch: MailboxWatch | None = None
         self._token_timeout: IDelayedCall | None = None
         self._token_message_seen = False
         self._backpressure = _Backpressure()
@@ -160,11 +133,12 @@ class MailboxSocket(WebSocketServerProtocol):
         self._counted = True
         token = (request.params.get("token") or [None])[-1]
         try:
-            bearer = parse_authorization(request.headers.get("authorization")).bearer or token
+            bearer = parse_authorization(request.headers.get("authorization")).bearer
         except MalformedAuthorization:
-            # Basic credentials are no use to a socket; a token may follow.
-            bearer = token
-        self.credentials = Credentials(bearer=bearer or None, client=self.client_address)
+            bearer = None
+        # Only tokens open a socket: a password (Basic) would be re-checked,
+        # with scrypt and the failure limiter, at every lock change.
+        self.credentials = Credentials(bearer=bearer or token or None, client=self.client_address)
 
     def onOpen(self) -> None:
         # Twisted Web's channel was the transport's producer; the socket is
@@ -172,46 +146,54 @@ class MailboxSocket(WebSocketServerProtocol):
         transport: Any = self.transport
         transport.unregisterProducer()
         transport.registerProducer(self._backpressure, True)
-        Deferred.fromCoroutine(self._authorize(first=True))
+        self._watch_with(self.credentials)
 
-    async def _authorize(self, first: bool = False) -> None:
-        try:
-            await self.factory.access.authorize(self.mailbox, self.credentials)
-        except AccessDenied:
-            if self._subscription is not None and first:
-                return  # A token message overtook this check and opened the socket.
-            if first and self.credentials.bearer is None:
-                if not self._token_message_seen:
-                    self._token_timeout = self.factory.clock.callLater(
-                        TOKEN_WAIT, self._refuse, CLOSE_UNAUTHORIZED, "no token sent"
-                    )
-                return  # The token message's own check decides.
-            self._refuse(CLOSE_UNAUTHORIZED, "this mailbox is locked: send its token")
+    def _watch_with(self, credentials: Credentials) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+        self.credentials = credentials
+        self._watch = MailboxWatch(
+            self.factory.access,
+            self.factory.hub,
+            self.mailbox,
+            credentials,
+            on_event=self._on_event,
+            on_end=self._on_end,
+            on_open=self._on_open,
+        )
+        self._watch.start()
+
+    def _on_open(self) -> None:
+        self._cancel_token_timeout()
+        self._send_frame(connected_frame(self.mailbox))
+
+    def _on_end(self, ended: WatchEnded) -> None:
+        if (
+            ended.reason is EndReason.DENIED
+            and not ended.was_open
+            and self.credentials.bearer is None
+        ):
+            # Locked, and nothing presented yet: a browser sends its token as
+            # the first message.  A token message stops this watch, so its
+            # own check decides from then on.
+            if self._token_timeout is None:
+                self._token_timeout = self.factory.clock.callLater(
+                    TOKEN_WAIT, self._refuse, CLOSE_UNAUTHORIZED, "no token sent"
+                )
             return
-        except TooManyFailures:
-            self._refuse(CLOSE_TOO_MANY_FAILURES, "too many failed attempts")
-            return
-        except Exception:
-            # Fail closed: a check that could not be made (storage down, a
-            # bug) must never leave the socket subscribed to a mailbox that
-            # may now be locked.
-            log.failure("a WebSocket lock check failed; closing the socket")
-            self._refuse(CLOSE_SERVER_ERROR, "server error; reconnect later")
-            return
-        if self._token_timeout is not None and self._token_timeout.active():
-            self._token_timeout.cancel()
-        if self._subscription is None:
-            self._subscription = self.factory.hub.subscribe(self.mailbox, self._on_event)
-            connected = {"type": "Connected", "address": self.mailbox}
-            self._send_frame(json.dumps(connected, ensure_ascii=False).encode("utf-8"))
+        self._refuse(*_CLOSES[ended.reason])
 
     def _refuse(self, code: int, reason: str) -> None:
-        self._unsubscribe()
-        self.sendClose(code, reason)
+        if self._watch is not None:
+            self._watch.stop()
+        # Autobahn's sendClose takes only 1000 and 3000-4999, the codes an
+        # application may choose; 1011 is a server's own, so the close frame
+        # is sent directly.
+        self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self._subscription is not None or self._token_message_seen:
-            return  # Clients have nothing else to say; the original ignored it too.
+        if (self._watch is not None and self._watch.is_open) or self._token_message_seen:
+            return  # Clients have nothing else to say.
         try:
             message = json.loads(payload)
             token = message.get("token") if isinstance(message, dict) else None
@@ -222,31 +204,24 @@ class MailboxSocket(WebSocketServerProtocol):
         # A socket that is not open yet takes its token from the first
         # message carrying one, whether or not the first check has answered.
         self._token_message_seen = True
-        if self._token_timeout is not None and self._token_timeout.active():
-            self._token_timeout.cancel()
-        self.credentials = Credentials(bearer=token, client=self.client_address)
-        Deferred.fromCoroutine(self._authorize())
+        self._cancel_token_timeout()
+        self._watch_with(Credentials(bearer=token, client=self.client_address))
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self._token_timeout is not None and self._token_timeout.active():
-            self._token_timeout.cancel()
-        self._unsubscribe()
+        self._cancel_token_timeout()
+        if self._watch is not None:
+            self._watch.stop()
         if self._counted:
             self._counted = False
             self.factory.release(self.client_address)
 
-    def _unsubscribe(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
+    def _cancel_token_timeout(self) -> None:
+        if self._token_timeout is not None and self._token_timeout.active():
+            self._token_timeout.cancel()
 
     # Events
 
     def _on_event(self, event: MailEvent) -> None:
-        if event.kind is EventKind.LOCK_CHANGED:
-            # Claimed, released or re-keyed: the credentials must still fit.
-            Deferred.fromCoroutine(self._authorize())
-            return
         frame = encoded_frame(event)
         if frame is not None:
             self._send_frame(frame)
