@@ -141,9 +141,15 @@ class TempmailService(MultiService):
             }
             log.info("tempmail ready: {ports}", ports=ports, **{READY_KEY: ports})
 
-        # Ready only once every listener listens; one that fails has said
-        # so itself, and the daemon stops without a ready event.
-        gatherResults(waiting, consumeErrors=True).addCallbacks(ready, lambda failure: None)
+        # Ready only once every listener listens (one that fails has said
+        # so itself, and the daemon stops without a ready event), and only
+        # once the reactor runs: its signal handlers are installed then, so
+        # a SIGTERM sent as soon as the ready line appears is a clean stop.
+        from twisted.internet import reactor
+
+        gatherResults(waiting, consumeErrors=True).addCallbacks(
+            lambda _: reactor.callWhenRunning(ready, None), lambda failure: None
+        )
 
     async def _stop_in_order(self) -> None:
         for child in reversed(list(self)):
