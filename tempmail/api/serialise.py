@@ -1,7 +1,7 @@
 """
 The JSON shapes of the REST API.
 
-Field names follow the original server (C{id}, C{to}, C{from}, C{subject},
+Field names are the ones existing clients read (C{id}, C{to}, C{from}, C{subject},
 C{body}, C{timestamp}, C{attachments}) so its clients keep working; the
 extra fields are additions, never renames.
 """
@@ -68,7 +68,7 @@ def headers_json(headers: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
 
 def message_json(message: StoredMessage) -> dict[str, Any]:
     """
-    A whole message: the original's fields plus the separate bodies,
+    A whole message: the listing fields plus the separate bodies,
     headers and envelope.
     """
     summary = message.summary
@@ -97,7 +97,7 @@ def message_json(message: StoredMessage) -> dict[str, Any]:
 
 def page_json(page: MessagePage, emails: list[dict[str, Any]]) -> dict[str, Any]:
     """
-    A listing: the original's C{emails} plus C{total} and the next cursor.
+    A listing: C{emails}, plus C{total} and the next cursor.
     """
     return {"emails": emails, "total": page.total, "next_before": page.next_before}
 
@@ -116,7 +116,7 @@ def mailbox_json(mailbox: MailboxInfo) -> dict[str, Any]:
 
 def webhook_json(webhook: Webhook, with_secret: bool = False) -> dict[str, Any]:
     """
-    A webhook with the original's field names; its secret only when just
+    A webhook with the field names clients read; its secret only when just
     created.
     """
     body: dict[str, Any] = {
