@@ -1,0 +1,224 @@
+"""
+A session's view of its selected mailbox, as Twisted's C{IMailbox}.
+
+The session keeps the mailbox's UIDs as it last told the client of them,
+so sequence numbers follow RFC 3501 whatever happens elsewhere: arrivals
+are appended at once, while deletions made elsewhere wait in
+L{SessionMailbox.pending} until the server may announce them
+(C{* N EXPUNGE} is not allowed during FETCH, STORE or SEARCH).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.mail import imap4
+from zope.interface import implementer
+
+from tempmail.events import EventKind, MailEvent
+from tempmail.flags import SYSTEM_FLAGS, FlagMode, InvalidFlag, normalise_flags
+from tempmail.imap.account import MailAccount
+from tempmail.imap.message import Message
+from tempmail.imap.sequences import resolve
+from tempmail.models import MailboxState
+
+_MODES = {1: FlagMode.ADD, -1: FlagMode.REMOVE, 0: FlagMode.REPLACE}
+
+
+async def open_session_mailbox(account: MailAccount, writeable: bool) -> SessionMailbox:
+    """
+    Open the account's mailbox with its current UIDs.
+    """
+    state = await account.store.open_mailbox(account.mailbox)
+    uids = await account.store.list_uids(account.mailbox)
+    return SessionMailbox(account, state, uids, writeable)
+
+
+@implementer(imap4.IMailbox, imap4.ICloseableMailbox)
+class SessionMailbox:
+    """
+    C{INBOX} as one session sees it.
+
+    @ivar uids: the UIDs the client knows, ascending.
+    @ivar pending: UIDs deleted elsewhere, not yet announced.
+    """
+
+    def __init__(
+        self, account: MailAccount, state: MailboxState, uids: list[int], writeable: bool
+    ) -> None:
+        self.account = account
+        self.state = state
+        self.uids = uids
+        self.writeable = writeable
+        self.pending: list[int] = []
+        # Flags this session wrote: their echo from the hub is not news.
+        self._written: set[tuple[int, frozenset[str]]] = set()
+        self._listeners: list[Any] = []
+
+    # Counts and identity
+
+    def getFlags(self) -> list[str]:
+        return list(SYSTEM_FLAGS)
+
+    def getHierarchicalDelimiter(self) -> str:
+        return "/"
+
+    def getUIDValidity(self) -> int:
+        return self.state.uid_validity
+
+    def getUIDNext(self) -> int:
+        return max(self.state.uid_next, self.uids[-1] + 1 if self.uids else 1)
+
+    def getUID(self, message: int) -> int:
+        return self.uids[message - 1]
+
+    def getMessageCount(self) -> int:
+        return len(self.uids)
+
+    def getRecentCount(self) -> int:
+        # \Recent belongs to one session; none is kept, so none is recent.
+        return 0
+
+    def getUnseenCount(self) -> int:
+        return self.state.unseen
+
+    def isWriteable(self) -> bool:
+        return self.writeable
+
+    def destroy(self) -> None:
+        raise imap4.MailboxException("INBOX cannot be deleted")
+
+    def requestStatus(self, names: list[str]) -> Deferred[dict[str, int]]:
+        return Deferred.fromCoroutine(self._status(names))
+
+    async def _status(self, names: list[str]) -> dict[str, int]:
+        state = await self.account.store.open_mailbox(self.account.mailbox)
+        values = {
+            "MESSAGES": state.exists,
+            "RECENT": 0,
+            "UIDNEXT": state.uid_next,
+            "UIDVALIDITY": state.uid_validity,
+            "UNSEEN": state.unseen,
+        }
+        return {name: values[name.upper()] for name in names if name.upper() in values}
+
+    # Listeners and events
+
+    def addListener(self, listener: Any) -> None:
+        self._listeners.append(listener)
+        if self._heard not in self.account.listeners:
+            self.account.listeners.append(self._heard)
+
+    def removeListener(self, listener: Any) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+        if not self._listeners and self._heard in self.account.listeners:
+            self.account.listeners.remove(self._heard)
+
+    def close(self) -> None:
+        self._listeners.clear()
+        if self._heard in self.account.listeners:
+            self.account.listeners.remove(self._heard)
+
+    def _heard(self, event: MailEvent) -> None:
+        summary = event.summary
+        if summary is None:
+            return
+        if event.kind is EventKind.ARRIVAL:
+            if not self.uids or summary.uid > self.uids[-1]:
+                self.uids.append(summary.uid)
+                for listener in self._listeners:
+                    listener.newMessages(len(self.uids), None)
+        elif event.kind is EventKind.DELETION:
+            if summary.uid in self.uids and summary.uid not in self.pending:
+                self.pending.append(summary.uid)
+                for listener in self._listeners:
+                    listener.expungePending()
+        elif event.kind is EventKind.FLAGS_CHANGED and summary.uid in self.uids:
+            written = (summary.uid, frozenset(Message(summary, b"").getFlags()))
+            if written in self._written:
+                self._written.discard(written)
+                return
+            flags = Message(summary, b"").getFlags()
+            seq = self.uids.index(summary.uid) + 1
+            for listener in self._listeners:
+                listener.flagsChanged({seq: flags})
+
+    def take_pending(self) -> list[int]:
+        """
+        Drop the messages deleted elsewhere from the session's view; return
+        the sequence numbers to announce, in order.
+        """
+        announced = []
+        for uid in sorted(self.pending):
+            if uid in self.uids:
+                index = self.uids.index(uid)
+                del self.uids[index]
+                announced.append(index + 1)
+        self.pending = []
+        return announced
+
+    # Reads and writes
+
+    def fetch(self, messages: imap4.MessageSet, uid: bool) -> Deferred[list[tuple[int, Message]]]:
+        return Deferred.fromCoroutine(self._fetch(resolve(self.uids, messages, bool(uid))))
+
+    async def _fetch(self, wanted: list[tuple[int, int]]) -> list[tuple[int, Message]]:
+        if not wanted:
+            return []
+        store = self.account.store
+        summaries = {
+            summary.uid: summary
+            for summary in await store.messages_by_uid(
+                self.account.mailbox, wanted[0][1], wanted[-1][1]
+            )
+        }
+        found = [(seq, summaries[uid]) for seq, uid in wanted if uid in summaries]
+        raws = await gatherResults([store.get_raw(summary.id) for _, summary in found])
+        return [
+            (seq, Message(summary, raw))
+            for (seq, summary), raw in zip(found, raws, strict=True)
+            if raw is not None
+        ]
+
+    def store(
+        self, messages: imap4.MessageSet, flags: list[str], mode: int, uid: bool
+    ) -> Deferred[dict[int, list[str]]]:
+        return Deferred.fromCoroutine(
+            self._store(resolve(self.uids, messages, bool(uid)), flags, _MODES[mode])
+        )
+
+    async def _store(
+        self, wanted: list[tuple[int, int]], flags: list[str], mode: FlagMode
+    ) -> dict[int, list[str]]:
+        if not self.writeable:
+            raise imap4.ReadOnlyMailbox("the mailbox was opened with EXAMINE")
+        try:
+            normalised = normalise_flags(flags)
+        except InvalidFlag as invalid:
+            raise imap4.IllegalClientResponse(str(invalid)) from None
+        seqs = {uid: seq for seq, uid in wanted}
+        updates = await self.account.write(
+            lambda grant: self.account.store.store_flags(grant, list(seqs), normalised, mode)
+        )
+        stored = {update.summary.uid: Message(update.summary, b"").getFlags() for update in updates}
+        self._written.update(
+            (uid, frozenset(flags))
+            for uid, flags in stored.items()
+            if any(u.changed for u in updates if u.summary.uid == uid)
+        )
+        return {seqs[uid]: flags for uid, flags in stored.items()}
+
+    def expunge(self, uids: list[int] | None = None) -> Deferred[list[int]]:
+        return Deferred.fromCoroutine(self._expunge(uids))
+
+    async def _expunge(self, uids: list[int] | None) -> list[int]:
+        if not self.writeable:
+            raise imap4.ReadOnlyMailbox("the mailbox was opened with EXAMINE")
+        gone = await self.account.write(lambda grant: self.account.store.expunge(grant, uids))
+        self.pending.extend(summary.uid for summary in gone)
+        return self.take_pending()
+
+    def addMessage(self, message: object, flags: object = (), date: object = None) -> None:
+        raise imap4.MailboxException("APPEND is not served yet")

@@ -1,0 +1,237 @@
+"""
+The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
+
+  - SELECT and EXAMINE also report C{UIDNEXT}, C{PERMANENTFLAGS} and
+    C{UNSEEN} (twisted#3951).
+  - LOGIN and AUTHENTICATE PLAIN (with an RFC 4959 initial response) pass
+    the client's address to the limiter, and say why they failed
+    (C{[AUTHENTICATIONFAILED]}, or C{[UNAVAILABLE]} while limited).
+  - A failed STORE or EXPUNGE answers NO, not BAD, and logs nothing.
+  - Deletions made elsewhere are announced only where RFC 3501 allows:
+    during IDLE, on NOOP or CHECK, and with an EXPUNGE.
+  - IDLE ends on C{DONE} only; UNSELECT and ID are served.
+  - When the credentials stop opening the mailbox (a claim, release or
+    password change), the session ends with C{* BYE}.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from typing import Any
+
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+from twisted.mail import imap4
+from twisted.python.failure import Failure
+
+from tempmail.flags import SYSTEM_FLAGS
+from tempmail.imap.account import ClientLogin, LoginLimited, MailAccount
+from tempmail.interfaces import LockChanged
+
+log = Logger()
+
+
+class TempmailIMAPServer(imap4.IMAP4Server):
+    """
+    One IMAP connection.
+    """
+
+    IDENT = b"tempmail IMAP4rev1 ready"
+
+    account: Any
+    # Twisted leaves these untyped; they are set on connection and login.
+    portal: Any
+    mbox: Any
+    transport: Any
+    _pendingLiteral: Any
+
+    def _client(self) -> str:
+        return str(getattr(self.transport.getPeer(), "host", "unknown"))
+
+    def capabilities(self) -> dict[bytes, Any]:
+        caps = super().capabilities()
+        caps[b"AUTH"] = [b"PLAIN"]
+        caps[b"SASL-IR"] = None
+        caps[b"UNSELECT"] = None
+        caps[b"ID"] = None
+        return caps
+
+    # Login
+
+    def do_LOGIN(self, tag: bytes, user: bytes, passwd: bytes) -> None:
+        self._login(tag, user, passwd)
+
+    unauth_LOGIN = (  # type: ignore[assignment]
+        do_LOGIN,
+        imap4.IMAP4Server.arg_astring,
+        imap4.IMAP4Server.arg_finalastring,
+    )
+
+    def _login(self, tag: bytes, user: bytes, password: bytes) -> None:
+        login = ClientLogin(user, password, self._client())
+        d = maybeDeferred(self.portal.login, login, None, imap4.IAccount)
+        d.addCallbacks(self._logged_in, self._login_failed, callbackArgs=(tag,), errbackArgs=(tag,))
+
+    def _logged_in(self, result: tuple[object, MailAccount, Any], tag: bytes) -> None:
+        _, account, logout = result
+        if self.state != "unauth":
+            logout()
+            return
+        self.account = account
+        self._onLogout = logout
+        self.state = "auth"
+        self.sendPositiveResponse(tag, b"LOGIN completed")
+        self.setTimeout(self.POSTAUTH_TIMEOUT)
+        account.on_end(self._credentials_lost)
+
+    def _login_failed(self, failure: Failure, tag: bytes) -> None:
+        if failure.check(LoginLimited):
+            self.sendNegativeResponse(tag, b"[UNAVAILABLE] too many failed logins; try later")
+        elif failure.check(UnauthorizedLogin):
+            self.sendNegativeResponse(tag, b"[AUTHENTICATIONFAILED] wrong mailbox or password")
+        else:
+            log.failure("an IMAP login failed", failure)
+            self.sendNegativeResponse(tag, b"[UNAVAILABLE] the login could not be checked")
+
+    def do_AUTHENTICATE(self, tag: bytes, args: bytes) -> None:
+        mechanism, _, initial = args.strip().partition(b" ")
+        if mechanism.upper() != b"PLAIN":
+            self.sendNegativeResponse(tag, b"only AUTHENTICATE PLAIN is supported")
+            return
+        if initial:
+            self._plain(tag, initial.strip())
+            return
+        # An empty challenge is "+ " (RFC 4959), not a bare "+".
+        self.sendLine(b"+ ")
+        self.parseState = "pending"
+        self._pendingLiteral = Deferred()
+        self._pendingLiteral.addCallback(lambda line: self._plain(tag, line))
+
+    unauth_AUTHENTICATE = (do_AUTHENTICATE, imap4.IMAP4Server.arg_line)  # type: ignore[assignment]
+
+    def _plain(self, tag: bytes, response: bytes) -> None:
+        if response == b"*":
+            self.sendBadResponse(tag, b"AUTHENTICATE cancelled")
+            return
+        try:
+            decoded = b"" if response == b"=" else b64decode(response, validate=True)
+            _authzid, user, password = decoded.split(b"\0")
+        except (binascii.Error, ValueError):
+            self.sendBadResponse(tag, b"malformed PLAIN response")
+            return
+        self._login(tag, user, password)
+
+    def _credentials_lost(self, why: str) -> None:
+        self.sendUntaggedResponse(b"BYE " + why.encode("ascii", "replace"))
+        self.transport.loseConnection()
+
+    # Selection
+
+    def _cbSelectWork(self, mbox: Any, cmdName: bytes, tag: bytes) -> None:
+        if mbox is None:
+            self.sendNegativeResponse(tag, b"[NONEXISTENT] only INBOX exists here")
+            return
+        flags = " ".join(SYSTEM_FLAGS).encode()
+        self.sendUntaggedResponse(b"%d EXISTS" % (mbox.getMessageCount(),))
+        self.sendUntaggedResponse(b"%d RECENT" % (mbox.getRecentCount(),))
+        self.sendUntaggedResponse(b"FLAGS (" + flags + b")")
+        self.sendPositiveResponse(None, b"[UIDVALIDITY %d]" % (mbox.getUIDValidity(),))
+        self.sendPositiveResponse(None, b"[UIDNEXT %d]" % (mbox.getUIDNext(),))
+        permanent = flags + b" \\*" if mbox.isWriteable() else b""
+        self.sendPositiveResponse(None, b"[PERMANENTFLAGS (" + permanent + b")]")
+        Deferred.fromCoroutine(self._first_unseen(mbox)).addCallback(
+            self._selected, mbox, cmdName, tag
+        ).addErrback(self._ebSelectWork, cmdName, tag)
+
+    async def _first_unseen(self, mbox: Any) -> int | None:
+        store = mbox.account.store
+        for summary in await store.messages_by_uid(mbox.account.mailbox, 1, None):
+            if not summary.seen and summary.uid in mbox.uids:
+                return int(mbox.uids.index(summary.uid) + 1)
+        return None
+
+    def _selected(self, unseen: int | None, mbox: Any, cmdName: bytes, tag: bytes) -> None:
+        if unseen is not None:
+            self.sendPositiveResponse(None, b"[UNSEEN %d]" % (unseen,))
+        mbox.addListener(self)
+        mode = b"READ-WRITE" if mbox.isWriteable() else b"READ-ONLY"
+        self.sendPositiveResponse(tag, b"[" + mode + b"] " + cmdName + b" completed")
+        self.state = "select"
+        self.mbox = mbox
+
+    def do_UNSELECT(self, tag: bytes) -> None:
+        self.mbox.removeListener(self)
+        self.mbox.close()
+        self.mbox = None
+        self.state = "auth"
+        self.sendPositiveResponse(tag, b"UNSELECT completed")
+
+    select_UNSELECT = (do_UNSELECT,)
+
+    def do_ID(self, tag: bytes, rest: bytes | None = None) -> None:
+        self.sendUntaggedResponse(b'ID ("name" "tempmail")')
+        self.sendPositiveResponse(tag, b"ID completed")
+
+    unauth_ID = (do_ID, imap4.IMAP4Server.arg_line)
+    auth_ID = unauth_ID
+    select_ID = unauth_ID
+
+    # Updates from elsewhere
+
+    def expungePending(self) -> None:
+        """
+        A message was deleted elsewhere; announce it now if idling.
+        """
+        if self.parseState == "idle":
+            self._announce_expunges()
+
+    def _announce_expunges(self) -> None:
+        if self.mbox is not None:
+            for seq in self.mbox.take_pending():
+                self.sendUntaggedResponse(b"%d EXPUNGE" % (seq,))
+
+    def do_NOOP(self, tag: bytes) -> None:
+        self._announce_expunges()
+        self.sendPositiveResponse(tag, b"NOOP completed")
+
+    unauth_NOOP = (do_NOOP,)  # type: ignore[assignment]
+    auth_NOOP = unauth_NOOP  # type: ignore[assignment]
+    select_NOOP = unauth_NOOP  # type: ignore[assignment]
+
+    def do_CHECK(self, tag: bytes) -> None:
+        self.do_NOOP(tag)
+
+    select_CHECK = (do_CHECK,)  # type: ignore[assignment]
+
+    def do_IDLE(self, tag: bytes) -> None:
+        self._announce_expunges()
+        super().do_IDLE(tag)
+
+    auth_IDLE = (do_IDLE,)  # type: ignore[assignment]
+    select_IDLE = auth_IDLE  # type: ignore[assignment]
+
+    def parse_idle(self, *args: bytes) -> None:
+        # Only DONE ends IDLE (RFC 2177); anything else is a bad line.
+        if args and args[0].strip().upper() != b"DONE":
+            self.sendBadResponse(None, b"only DONE ends IDLE")
+            return
+        super().parse_idle(*args)
+
+    # Failures of writes are the client's to hear, not the log's.
+
+    def _IMAP4Server__ebStore(self, failure: Failure, tag: bytes) -> None:
+        self.sendNegativeResponse(tag, self._why(failure, b"STORE"))
+
+    def _IMAP4Server__ebExpunge(self, failure: Failure, tag: bytes) -> None:
+        self.sendNegativeResponse(tag, self._why(failure, b"EXPUNGE"))
+
+    def _why(self, failure: Failure, command: bytes) -> bytes:
+        if failure.check(imap4.IllegalClientResponse, imap4.ReadOnlyMailbox):
+            return command + b" refused: " + str(failure.value).encode("ascii", "replace")
+        if failure.check(LockChanged, UnauthorizedLogin, Exception):
+            if not failure.check(LockChanged):
+                log.failure("IMAP {command} failed", failure, command=command.decode())
+            return command + b" failed: the mailbox could not be changed; try again"
+        return command + b" failed"
