@@ -1,0 +1,72 @@
+"""
+The IMAP factory's limits: connections in total and per address, and the
+timeout before login.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.cred.portal import Portal
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
+from tempmail.testing import MemoryMailStore, RecordingEventHub, inline_access
+
+
+def factory(clock: Clock, **limits: float) -> IMAPServerFactory:
+    store = MemoryMailStore()
+    access = inline_access(store, clock)
+    portal = Portal(MailRealm(store, access, RecordingEventHub()))
+    portal.registerChecker(AccessChecker(access))
+    return IMAPServerFactory(portal, IMAPLimits(**limits), clock)  # type: ignore[arg-type]
+
+
+def connect(f: IMAPServerFactory, host: str) -> tuple[Any, StringTransport]:
+    address = IPv4Address("TCP", host, 1000)
+    protocol = f.buildProtocol(address)
+    transport = StringTransport(peerAddress=address)
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def test_per_ip_and_total_limits() -> None:
+    clock = Clock()
+    f = factory(clock, max_connections=3, max_connections_per_ip=2)
+    first, _ = connect(f, "192.0.2.1")
+    connect(f, "192.0.2.1")
+    _, refused = connect(f, "192.0.2.1")
+    assert refused.value().startswith(b"* BYE [UNAVAILABLE]") and refused.disconnecting
+    _, other = connect(f, "192.0.2.2")
+    assert other.value().startswith(b"* OK")
+    _, full = connect(f, "192.0.2.3")
+    assert full.value().startswith(b"* BYE")
+    first.connectionLost(None)
+    _, again = connect(f, "192.0.2.3")
+    assert again.value().startswith(b"* OK")
+
+
+def test_login_timeout_closes_a_silent_client() -> None:
+    clock = Clock()
+    f = factory(clock, login_timeout=10)
+    protocol, transport = connect(f, "192.0.2.1")
+    clock.advance(9)
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting and b"* BYE" in transport.value()
+    protocol.connectionLost(None)
+    assert not f.sessions
+
+
+def test_literal_limit_is_bad_not_a_drop() -> None:
+    clock = Clock()
+    f = factory(clock, max_literal=100)
+    protocol, transport = connect(f, "192.0.2.1")
+    transport.clear()
+    protocol.dataReceived(b"a LOGIN {1000}\r\n")
+    assert transport.value().startswith(b"a BAD") and not transport.disconnecting
+    protocol.connectionLost(None)
+    clock.advance(3600)
