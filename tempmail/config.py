@@ -251,6 +251,28 @@ class Settings:
     )
     imap_enabled: bool = _setting("false", values.parse_bool, "Start the IMAP server.")
     imap_port: int = _setting("143", values.parse_port, "IMAP port.")
+    imap_allow_unclaimed: bool = _setting(
+        "true",
+        values.parse_bool,
+        "Let an unclaimed mailbox open over IMAP with any password, as it is open over REST.",
+    )
+    imap_max_connections: int = _setting(
+        "500", values.parse_positive_int, "IMAP sessions at once, from all clients."
+    )
+    imap_max_connections_per_ip: int = _setting(
+        "20", values.parse_positive_int, "IMAP sessions at once from one client address."
+    )
+    imap_login_timeout: float = _setting(
+        "60s", values.parse_duration, "How long an IMAP client has to log in."
+    )
+    imap_idle_timeout: float = _setting(
+        "30m",
+        values.parse_duration,
+        "How long a logged-in IMAP session may be silent (RFC 3501 asks for 30 minutes).",
+    )
+    imap_max_literal: int = _setting(
+        "10M", values.parse_size, "Largest IMAP literal (a command's string) accepted."
+    )
     mcp_enabled: bool = _setting("false", values.parse_bool, "Serve MCP for AI assistants.")
     mcp_port: int = _setting("3001", values.parse_port, "MCP port.")
     password_min_length: int = _setting(

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from twisted.cred.portal import Portal
 from twisted.internet import reactor as global_reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
@@ -29,6 +30,8 @@ from tempmail.api.gate import ApiKeyGate
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.hub import EventHub
+from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
 from tempmail.parsing import parse_message
@@ -141,7 +144,6 @@ def warn_about_later_features(settings: Settings) -> None:
     """
     later = {
         "SMTP_SSL_ENABLED": settings.smtp_ssl_enabled,
-        "IMAP_ENABLED": settings.imap_enabled,
         "MCP_ENABLED": settings.mcp_enabled,
     }
     for name, configured in later.items():
@@ -220,6 +222,8 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         password_min_length=settings.password_min_length,
         token_ttl=settings.token_ttl,
     )
+    if settings.imap_enabled:
+        _imap_service(settings, store, access, hub, reactor).setServiceParent(daemon)
     sockets = MailboxSocketFactory(
         hub,
         access,
@@ -273,6 +277,28 @@ def _smtp_service(
         listen_endpoint(
             reactor, "SMTP", settings.smtp_endpoint, settings.smtp_port, settings.bind_address
         ),
+        factory,
+        factory.shutdown,
+        stop_on_listen_failure(reactor),
+    )
+
+
+def _imap_service(
+    settings: Settings, store: IMailStore, access: MailboxAccess, hub: EventHub, reactor: Any
+) -> ListeningService:
+    portal = Portal(MailRealm(store, access, hub))
+    portal.registerChecker(AccessChecker(access, settings.imap_allow_unclaimed))
+    limits = IMAPLimits(
+        max_connections=settings.imap_max_connections,
+        max_connections_per_ip=settings.imap_max_connections_per_ip,
+        login_timeout=settings.imap_login_timeout,
+        idle_timeout=settings.imap_idle_timeout,
+        max_literal=settings.imap_max_literal,
+    )
+    factory = IMAPServerFactory(portal, limits, reactor)
+    return ListeningService(
+        "imap",
+        listen_endpoint(reactor, "IMAP", None, settings.imap_port, settings.bind_address),
         factory,
         factory.shutdown,
         stop_on_listen_failure(reactor),

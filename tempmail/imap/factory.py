@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.cred.portal import Portal
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
@@ -71,6 +72,7 @@ class IMAPServerFactory(ServerFactory):
         self.clock = clock
         self.context_factory = context_factory
         self.sessions: Counter[str] = Counter()
+        self._open: set[_CountedSession] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         host = str(getattr(addr, "host", "unknown"))
@@ -89,12 +91,25 @@ class IMAPServerFactory(ServerFactory):
         session.POSTAUTH_TIMEOUT = int(self.limits.idle_timeout)
         session._literalStringLimit = self.limits.max_literal
         self.sessions[host] += 1
+        self._open.add(session)
         return session
 
-    def closed(self, host: str) -> None:
+    def shutdown(self) -> Deferred[None]:
+        """
+        Say goodbye to every open session and close it (the daemon is
+        stopping); IMAP clients reconnect and resynchronise.
+        """
+        for session in list(self._open):
+            if session.transport is not None:
+                session.sendUntaggedResponse(b"BYE the server is shutting down")
+                session.transport.loseConnection()
+        return succeed(None)
+
+    def closed(self, session: _CountedSession, host: str) -> None:
         """
         A session from C{host} ended.
         """
+        self._open.discard(session)
         self.sessions[host] -= 1
         if self.sessions[host] <= 0:
             del self.sessions[host]
@@ -113,4 +128,4 @@ class _CountedSession(TempmailIMAPServer):
 
     def connectionLost(self, reason: Any = None) -> None:
         super().connectionLost(reason)
-        self._owner.closed(self._host)
+        self._owner.closed(self, self._host)

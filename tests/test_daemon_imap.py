@@ -1,0 +1,48 @@
+"""
+IMAP end to end: imaplib against the real daemon, with mail sent over SMTP.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+from base64 import b64encode
+
+from tests.daemon import DaemonFactory
+
+RAW = b"From: a@sender.test\r\nTo: bob@tempmail.local\r\nSubject: over SMTP\r\n\r\nhello\r\n"
+
+
+def test_imaplib_logs_in_selects_fetches_stores_and_expunges(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+    client = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    try:
+        assert client.login("bob", "anything")[0] == "OK"
+        status, data = client.select("INBOX")
+        assert (status, data) == ("OK", [b"1"])
+        assert client.response("UIDNEXT")[1] == [b"2"]
+        _, fetched = client.fetch("1", "(BODY.PEEK[] FLAGS)")
+        # The stored bytes: the daemon's Received line, then the message.
+        part = fetched[0]
+        assert isinstance(part, tuple)
+        assert part[1].startswith(b"Received: ") and part[1].endswith(RAW)
+        client.store("1", "+FLAGS", "(\\Seen \\Deleted)")
+        assert client.expunge()[1] == [b"1"]
+        assert client.select("INBOX")[1] == [b"0"]
+    finally:
+        client.logout()
+
+
+def test_authenticate_plain_with_initial_response(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0")
+    client = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+    try:
+        typ, _ = client._simple_command("AUTHENTICATE", "PLAIN", b64encode(b"\0bob\0pw").decode())
+        assert typ == "OK"
+        # imaplib only tracks its own login methods' state.
+        client.state = "AUTH"
+        assert client.select("INBOX")[0] == "OK"
+    finally:
+        client.logout()
