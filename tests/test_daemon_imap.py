@@ -5,8 +5,12 @@ IMAP end to end: imaplib against the real daemon, with mail sent over SMTP.
 from __future__ import annotations
 
 import imaplib
+import shutil
 import smtplib
+import subprocess
 from base64 import b64encode
+
+import pytest
 
 from tests.daemon import DaemonFactory
 
@@ -46,3 +50,19 @@ def test_authenticate_plain_with_initial_response(daemon: DaemonFactory) -> None
         assert client.select("INBOX")[0] == "OK"
     finally:
         client.logout()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_reads_a_message_by_uid(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+    url = f"imap://127.0.0.1:{server.ports['imap']}/INBOX;UID=1"
+    done = subprocess.run(
+        ["curl", "-s", "--user", "bob@tempmail.local:anything", url],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(RAW)
