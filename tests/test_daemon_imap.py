@@ -66,3 +66,21 @@ def test_curl_reads_a_message_by_uid(daemon: DaemonFactory) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(RAW)
+
+
+def test_idle_hears_an_smtp_arrival(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    client = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=10)
+    try:
+        client.login("bob", "anything")
+        client.select("INBOX")
+        # imaplib has no idle() before Python 3.14: speak it by hand.
+        client.send(b"i1 IDLE\r\n")
+        assert client.readline().startswith(b"+")
+        with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
+            smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+        assert client.readline() == b"* 1 EXISTS\r\n"
+        client.send(b"DONE\r\n")
+        assert client.readline() == b"i1 OK IDLE terminated\r\n"
+    finally:
+        client.logout()
