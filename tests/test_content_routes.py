@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import pytest
 import pytest_twisted
 from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import Clock
 
 from tempmail.api.content_routes import ContentRoutes, html_policy, render_html
 from tempmail.models import Envelope, IncomingMessage
 from tempmail.parsing import parse_message
-from tempmail.testing import MemoryMailStore
+from tempmail.testing import MemoryMailStore, inline_access
 from tests.test_api import Client
 from tests.test_api_auth import Locked
 
@@ -144,13 +145,15 @@ async def test_a_ticket_opens_one_message_only(locked: Locked) -> None:
 
 
 def test_tickets_expire() -> None:
-    now = [1000.0]
-    routes = ContentRoutes(MemoryMailStore(), None, "tempmail.local", now=lambda: now[0])  # type: ignore[arg-type]
+    clock = Clock()
+    clock.advance(1000)
+    store = MemoryMailStore(clock)
+    routes = ContentRoutes(store, inline_access(store, clock), "tempmail.local")
     ticket, expires = routes.issue_ticket("m1")
     assert expires == 1600
     assert routes.ticket_is_valid("m1", ticket)
     assert not routes.ticket_is_valid("m2", ticket)
-    now[0] = 1601.0
+    clock.advance(601)
     assert not routes.ticket_is_valid("m1", ticket)
 
 

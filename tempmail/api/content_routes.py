@@ -20,8 +20,6 @@ import hmac
 import html
 import re
 import secrets
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
@@ -33,6 +31,7 @@ from tempmail.api.requests import query
 from tempmail.api.responses import ApiError, json_response
 from tempmail.api.routing import UUID_PATTERN, route_group_app
 from tempmail.interfaces import IMailStore
+from tempmail.times import rfc3339
 
 TICKET_LIFETIME = 600.0
 """Seconds a view ticket stays valid."""
@@ -106,18 +105,8 @@ class ContentRoutes(MailRoutes):
 
     app = app
 
-    def __init__(
-        self,
-        store: IMailStore,
-        access: MailboxAccess,
-        domain: str,
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        """
-        @param now: the clock tickets are issued and checked by.
-        """
+    def __init__(self, store: IMailStore, access: MailboxAccess, domain: str) -> None:
         super().__init__(store, access, domain)
-        self._now = now
         # Tickets are valid for this process only: a restart makes the page
         # ask again, which costs one request.
         self._key = secrets.token_bytes(32)
@@ -130,7 +119,7 @@ class ContentRoutes(MailRoutes):
         """
         A ticket for C{message_id} and its expiry (seconds since the epoch).
         """
-        expires = int(self._now() + TICKET_LIFETIME)
+        expires = int(self.access.clock.seconds() + TICKET_LIFETIME)
         return f"{expires}.{self._signature(message_id, expires)}", expires
 
     def ticket_is_valid(self, message_id: str, ticket: str) -> bool:
@@ -138,7 +127,7 @@ class ContentRoutes(MailRoutes):
         Whether C{ticket} was issued here for C{message_id} and has not expired.
         """
         expires_text, _, signature = ticket.partition(".")
-        if not expires_text.isdigit() or int(expires_text) < self._now():
+        if not expires_text.isdigit() or int(expires_text) < self.access.clock.seconds():
             return False
         return hmac.compare_digest(signature, self._signature(message_id, int(expires_text)))
 
@@ -164,7 +153,7 @@ class ContentRoutes(MailRoutes):
             request,
             {
                 "ticket": ticket,
-                "expires_at": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "expires_at": rfc3339(datetime.fromtimestamp(expires, UTC)),
                 "html_url": f"/api/email/{id}/html?ticket={quote(ticket, safe='')}",
             },
         )
