@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from enum import Enum
+
+from tempmail.models import FlagUpdate, MessageSummary
 
 SEEN = "\\Seen"
 DELETED = "\\Deleted"
@@ -70,3 +73,17 @@ def apply_flags(current: frozenset[str], flags: frozenset[str], mode: FlagMode) 
     if mode is FlagMode.REMOVE:
         return current - flags
     return flags
+
+
+def flag_update(before: MessageSummary, flags: frozenset[str], mode: FlagMode) -> FlagUpdate:
+    """
+    What a write of C{flags} in C{mode} makes of a message: the summary it
+    then has (C{\\Seen} as C{seen}, the rest sorted in C{flags}), and
+    whether anything changed.  Every store computes flag writes with this.
+    """
+    current = frozenset(before.flags) | ({SEEN} if before.seen else set())
+    wanted = apply_flags(current, flags, mode)
+    if wanted == current:
+        return FlagUpdate(before, before.seen, changed=False)
+    after = replace(before, seen=SEEN in wanted, flags=tuple(sorted(wanted - {SEEN})))
+    return FlagUpdate(after, before.seen, changed=True)

@@ -7,12 +7,11 @@ The REST API's seen flag is written here too, as the flag C{\\Seen}.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from tempmail import outbox
 from tempmail.events import DeletionReason
-from tempmail.flags import DELETED, SEEN, FlagMode, apply_flags
+from tempmail.flags import DELETED, SEEN, FlagMode, flag_update
 from tempmail.models import FlagUpdate, MailboxGrant, MailboxState, MessageSummary
 from tempmail.storage.sqlite_mailboxes import ensure_mailbox, granted_mailbox
 from tempmail.storage.sqlite_messages import (
@@ -77,23 +76,19 @@ def _write_flags(
     Apply a flag write to messages already read; write the C{read}
     deliveries of those it marks seen.
     """
-    updates = []
-    for before in found:
-        current = frozenset(before.flags) | ({SEEN} if before.seen else set())
-        wanted = apply_flags(current, flags, mode)
-        if wanted == current:
-            updates.append(FlagUpdate(before, before.seen, changed=False))
+    updates = [flag_update(before, flags, mode) for before in found]
+    for update in updates:
+        if not update.changed:
             continue
-        seen = SEEN in wanted
-        cursor.execute("UPDATE mailbox_messages SET seen = ? WHERE id = ?", (int(seen), before.id))
-        cursor.execute("DELETE FROM message_flags WHERE entry_id = ?", (before.id,))
-        others = sorted(wanted - {SEEN})
+        after = update.summary
+        cursor.execute(
+            "UPDATE mailbox_messages SET seen = ? WHERE id = ?", (int(after.seen), after.id)
+        )
+        cursor.execute("DELETE FROM message_flags WHERE entry_id = ?", (after.id,))
         cursor.executemany(
             "INSERT INTO message_flags (entry_id, flag) VALUES (?, ?)",
-            [(before.id, flag) for flag in others],
+            [(after.id, flag) for flag in after.flags],
         )
-        after = replace(before, seen=seen, flags=tuple(others))
-        updates.append(FlagUpdate(after, before.seen, changed=True))
     write_outbox(cursor, [outbox.read(u.summary) for u in updates if u.became_seen], now_us)
     return updates
 

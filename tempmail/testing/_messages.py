@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 
 from tempmail import outbox
 from tempmail.events import DeletionReason
-from tempmail.flags import DELETED, SEEN, FlagMode, apply_flags
+from tempmail.flags import DELETED, SEEN, FlagMode, flag_update
 from tempmail.interfaces import UnknownCursor
 from tempmail.models import (
     AttachmentContent,
@@ -114,17 +114,13 @@ class MemoryMessages(MemoryState):
     def _write_flags(
         self, found: list[MessageSummary], flags: frozenset[str], mode: FlagMode
     ) -> list[FlagUpdate]:
-        updates = []
-        for before in found:
-            current = frozenset(before.flags) | ({SEEN} if before.seen else set())
-            wanted = apply_flags(current, flags, mode)
-            if wanted == current:
-                updates.append(FlagUpdate(before, before.seen, changed=False))
-                continue
-            after = replace(before, seen=SEEN in wanted, flags=tuple(sorted(wanted - {SEEN})))
-            copies = self._mailboxes[before.mailbox].copies
-            copies[before.id] = replace(copies[before.id], summary=after)
-            updates.append(FlagUpdate(after, before.seen, changed=True))
+        updates = [flag_update(before, flags, mode) for before in found]
+        for update in updates:
+            if update.changed:
+                copies = self._mailboxes[update.summary.mailbox].copies
+                copies[update.summary.id] = replace(
+                    copies[update.summary.id], summary=update.summary
+                )
         self._write_outbox([outbox.read(u.summary) for u in updates if u.became_seen])
         return updates
 
