@@ -5,12 +5,9 @@ IMAP end to end: imaplib against the real daemon, with mail sent over SMTP.
 from __future__ import annotations
 
 import imaplib
-import shutil
 import smtplib
 import subprocess
 from base64 import b64encode
-
-import pytest
 
 from tests.daemon import DaemonFactory
 
@@ -52,7 +49,6 @@ def test_authenticate_plain_with_initial_response(daemon: DaemonFactory) -> None
         client.logout()
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_reads_a_message_by_uid(daemon: DaemonFactory) -> None:
     server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
     with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
