@@ -10,6 +10,7 @@ from typing import Any
 from twisted.application.service import IServiceCollection, MultiService, Service
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from twisted.internet.protocol import Protocol
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 
@@ -17,6 +18,21 @@ from tempmail.interfaces import IMailStore
 from tempmail.readiness import READY_KEY
 
 log = Logger()
+
+
+class Refusal(Protocol):
+    """
+    Answers a client one line and hangs up: what a listener says to a
+    connection over its limit (SMTP C{421}, IMAP C{* BYE}).
+    """
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(self.line + b"\r\n")
+        self.transport.loseConnection()
 
 
 class ListeningService(Service):

@@ -20,6 +20,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
 from tempmail.imap.server import TempmailIMAPServer
+from tempmail.service import Refusal
 
 log = Logger()
 
@@ -40,17 +41,6 @@ class IMAPLimits:
     login_timeout: float = 60.0
     idle_timeout: float = 1800.0
     max_literal: int = 10 * 1024 * 1024
-
-
-class _Busy(Protocol):
-    """
-    Tells a client over a connection limit to come back later.
-    """
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.write(b"* BYE [UNAVAILABLE] too many connections, try again later\r\n")
-        self.transport.loseConnection()
 
 
 class IMAPServerFactory(ServerFactory):
@@ -82,7 +72,7 @@ class IMAPServerFactory(ServerFactory):
             or self.sessions[host] >= self.limits.max_connections_per_ip
         ):
             log.warn("IMAP connection from {peer} refused: {n} sessions open", peer=host, n=total)
-            return _Busy()
+            return Refusal(b"* BYE [UNAVAILABLE] too many connections, try again later")
         session = _CountedSession(self, host, contextFactory=self.context_factory)
         session.portal = self.portal
         session.factory = self

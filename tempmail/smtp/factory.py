@@ -12,26 +12,11 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
+from tempmail.service import Refusal
 from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
 
 log = Logger()
-
-
-class _Busy(Protocol):
-    """
-    Tells a client over the connection limit to come back later.
-    """
-
-    def __init__(self, domain: bytes) -> None:
-        self.domain = domain
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.write(
-            b"421 4.7.0 " + self.domain + b" Too many connections, try again later\r\n"
-        )
-        self.transport.loseConnection()
 
 
 class SMTPServerFactory(ServerFactory):
@@ -65,7 +50,7 @@ class SMTPServerFactory(ServerFactory):
                 peer=addr,
                 n=len(self.sessions),
             )
-            return _Busy(domain)
+            return Refusal(b"421 4.7.0 " + domain + b" Too many connections, try again later")
         session = TempmailESMTP(self.delivery, self.limits, self.clock)
         session.factory = self
         self.sessions.add(session)
