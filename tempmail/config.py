@@ -275,6 +275,35 @@ class Settings:
     )
     mcp_enabled: bool = _setting("false", values.parse_bool, "Serve MCP for AI assistants.")
     mcp_port: int = _setting("3001", values.parse_port, "MCP port.")
+    mcp_max_body: int = _setting(
+        "1M", values.parse_size, "Largest JSON-RPC message an MCP client may POST."
+    )
+    mcp_max_sessions: int = _setting(
+        "1000", values.parse_positive_int, "MCP sessions open at once; more get HTTP 503."
+    )
+    mcp_session_idle_timeout: float = _setting(
+        "30m",
+        values.parse_duration,
+        "How long an MCP session may go without a request (or an open stream) before it ends.",
+    )
+    mcp_max_wait: float = _setting(
+        "5m", values.parse_duration, "Longest timeout a wait_for_email call may ask for."
+    )
+    mcp_wait_lookback: float = _setting(
+        "5m",
+        values.parse_duration,
+        "How far back wait_for_email looks for mail that arrived just before the call.",
+    )
+    mcp_search_limit: int = _setting(
+        "1000",
+        values.parse_positive_int,
+        "Newest messages of a mailbox that search_emails and wait_for_email look through.",
+    )
+    mcp_max_inline_attachments: int = _setting(
+        "5M",
+        values.parse_size,
+        "Most attachment bytes read_email returns as base64 in one answer, when asked.",
+    )
     password_min_length: int = _setting(
         "8",
         values.parse_positive_int,

@@ -18,6 +18,7 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet import reactor as global_reactor
+from twisted.internet.defer import succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
@@ -26,6 +27,7 @@ from twisted.web.server import Site
 
 from tempmail.access import MailboxAccess
 from tempmail.api.app import MailAPI, WebhookSettings
+from tempmail.api.compose import compose
 from tempmail.api.gate import ApiKeyGate
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
@@ -34,6 +36,7 @@ from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
+from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
 from tempmail.parsing import parse_message
 from tempmail.publishing import PublishingMailStore
 from tempmail.ratelimit import MemoryFailureLimiter
@@ -144,7 +147,6 @@ def warn_about_later_features(settings: Settings) -> None:
     """
     later = {
         "SMTP_SSL_ENABLED": settings.smtp_ssl_enabled,
-        "MCP_ENABLED": settings.mcp_enabled,
     }
     for name, configured in later.items():
         if configured:
@@ -237,8 +239,9 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         ),
     )
     webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
+    mcp = _mcp_server(settings, store, access, hub, webhooks, clock)
     resource = MailAPI(
-        store, access, settings.domain_name, web_root(), sockets, webhooks
+        store, access, settings.domain_name, web_root(), sockets, webhooks, McpEndpoint(mcp).app
     ).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
@@ -253,7 +256,55 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         site,
         listen_failed=stop_on_listen_failure(reactor),
     ).setServiceParent(daemon)
+    if settings.mcp_enabled:
+        _mcp_service(settings, mcp, reactor).setServiceParent(daemon)
     return daemon
+
+
+def _mcp_server(
+    settings: Settings,
+    store: IMailStore,
+    access: MailboxAccess,
+    hub: EventHub,
+    webhooks: WebhookSettings,
+    clock: IReactorTime,
+) -> McpServer:
+    limits = McpLimits(
+        max_body=settings.mcp_max_body,
+        max_sessions=settings.mcp_max_sessions,
+        session_idle_timeout=settings.mcp_session_idle_timeout,
+        max_wait=settings.mcp_max_wait,
+        wait_lookback=settings.mcp_wait_lookback,
+        search_limit=settings.mcp_search_limit,
+        max_inline_attachments=settings.mcp_max_inline_attachments,
+        allowed_origins=settings.allowed_origins or frozenset(),
+    )
+    return McpServer(McpServices(store, access, hub, clock, settings.domain_name, webhooks, limits))
+
+
+def _mcp_service(settings: Settings, mcp: McpServer, reactor: Any) -> ListeningService:
+    """
+    MCP on its own port, at C{/mcp} and C{/}; the sessions are shared with
+    C{/mcp} on the API port, and end when this listener stops.
+    """
+    resource = compose([McpEndpoint(mcp, ("/mcp", "/")).app])
+    if settings.api_key is not None:
+        resource = ApiKeyGate(resource, settings.api_key, prefixes=None)
+    site = Site(resource)
+    site.displayTracebacks = False
+    site.noisy = False
+
+    def end_sessions() -> Any:
+        mcp.sessions.end_all()
+        return succeed(None)
+
+    return ListeningService(
+        "mcp",
+        listen_endpoint(reactor, "MCP", None, settings.mcp_port, settings.bind_address),
+        site,
+        end_sessions,
+        stop_on_listen_failure(reactor),
+    )
 
 
 def _smtp_service(

@@ -56,7 +56,7 @@ class SocketRoutes:
 class MailAPI:
     """
     The groups served on the API port, in the order they are tried: mail,
-    claims, webhooks, the WebSocket, and the web UI last.
+    claims, webhooks, the WebSocket, MCP, and the web UI last.
     """
 
     def __init__(
@@ -67,13 +67,19 @@ class MailAPI:
         web_root: Path | None,
         sockets: MailboxSocketFactory | None = None,
         webhooks: WebhookSettings | None = None,
+        mcp: Klein | None = None,
     ) -> None:
+        """
+        @param mcp: the MCP endpoint's app, served at C{/mcp} before the
+            web UI.
+        """
         self.groups: list[Klein] = [
             MailRoutes(store, access, domain).app,
             ContentRoutes(store, access, domain).app,
             ClaimRoutes(store, access, domain).app,
             WebhookRoutes(store, access, domain, webhooks).app,
             SocketRoutes(sockets).app,
+            *([] if mcp is None else [mcp]),
             StaticRoutes(web_root).app,
         ]
 

@@ -29,23 +29,42 @@ def canonical_path(raw: bytes) -> bytes:
     return b"/" + resolved.lstrip(b"/")
 
 
+# The API's own paths and the MCP endpoint mounted beside them.
+API_PREFIXES = (b"/api", b"/mcp")
+
+
 class ApiKeyGate(Resource):
     """
-    Refuses C{/api} requests without the right C{X-API-Key} (except the
-    health check), then hands everything to the wrapped resource.  Being in
-    front of the whole tree, no route can forget the check.
+    Refuses requests under C{prefixes} (C{/api} and C{/mcp}; on the MCP
+    port every path) without the right C{X-API-Key} (except the health
+    check), then hands everything to the wrapped resource.  Being in front
+    of the whole tree, no route can forget the check.
     """
 
     isLeaf = True
 
-    def __init__(self, wrapped: IResource, api_key: str) -> None:
+    def __init__(
+        self, wrapped: IResource, api_key: str, prefixes: tuple[bytes, ...] | None = API_PREFIXES
+    ) -> None:
+        """
+        @param prefixes: the guarded paths and the paths below them;
+            C{None} guards every path.
+        """
         super().__init__()
         self.wrapped = wrapped
         self.api_key = api_key
+        self.prefixes = prefixes
+
+    def _guarded(self, path: bytes) -> bool:
+        if path in _OPEN_PATHS:
+            return False
+        if self.prefixes is None:
+            return True
+        return any(path == p or path.startswith(p + b"/") for p in self.prefixes)
 
     def render(self, request: IRequest) -> bytes | int:
         path = canonical_path(request.path)
-        if (path == b"/api" or path.startswith(b"/api/")) and path not in _OPEN_PATHS:
+        if self._guarded(path):
             given = (request.getHeader(b"x-api-key") or b"").decode("latin-1")
             if not given and path.startswith(b"/api/ws/"):
                 # Browsers cannot set headers on a WebSocket.
