@@ -34,6 +34,8 @@ TOOLS = {
     "list_webhooks",
     "delete_webhook",
     "test_webhook",
+    "search_emails",
+    "extract_verification",
 }
 
 
@@ -84,6 +86,15 @@ def test_every_tool_resource_and_prompt_in_both_modes(server: Daemon, mode: str)
                 await client.call_tool("wait_for_email", {"address": address, "timeout": 5})
             )
             assert waited["found"] and waited["email"]["id"] == id
+            found = structured(
+                await client.call_tool("search_emails", {"address": address, "text": "CODE 1234"})
+            )
+            assert [e["id"] for e in found["emails"]] == [id] and found["complete"]
+            codes = structured(await client.call_tool("extract_verification", {"id": id}))
+            assert (
+                codes["best_code"] == "123456"
+                and "Your code 123456" in codes["codes"][0]["context"]
+            )
 
             with running_receiver() as receiver:
                 hook = structured(
@@ -300,5 +311,57 @@ def test_api_key_is_required_on_the_mcp_endpoint(daemon: DaemonFactory) -> None:
             assert refused
             async with connect(url, "auto", headers={"X-API-Key": key}) as client:
                 assert (await client.list_tools()).tools
+
+    run(body)
+
+
+def test_search_by_each_criterion_within_the_bound(daemon: DaemonFactory) -> None:
+    server = daemon.start(**MCP_SETTINGS, MCP_SEARCH_LIMIT="3")
+
+    async def body() -> None:
+        async with connect(mcp_url(server)) as client:
+            address = structured(await client.call_tool("create_mailbox", {}))["address"]
+            ids = []
+            for n, (sender, subject, text) in enumerate(
+                [
+                    ("shop@a.test", "Your order", "shipped today"),
+                    ("news@b.test", "Weekly news", "nothing to verify"),
+                    ("auth@c.test", "Sign in", "your login code is 9911"),
+                    ("auth@c.test", "Sign in again", "your login code is 7722"),
+                ]
+            ):
+                extra = f"Cc: team{n}@copy.test\r\n"
+                ids.append(
+                    await asyncio.to_thread(
+                        send_mail, server, address, subject, text, sender, extra
+                    )
+                )
+
+            async def search(**criteria: Any) -> dict[str, Any]:
+                return structured(
+                    await client.call_tool("search_emails", {"address": address, **criteria})
+                )
+
+            assert [e["id"] for e in (await search(**{"from": "AUTH@"}))["emails"]] == [
+                ids[3],
+                ids[2],
+            ]
+            assert [e["id"] for e in (await search(subject="again"))["emails"]] == [ids[3]]
+            assert [e["id"] for e in (await search(text="VERIFY"))["emails"]] == [ids[1]]
+            assert [e["id"] for e in (await search(to="team2@"))["emails"]] == [ids[2]]
+            newest = (await search(limit=1))["emails"][0]
+            assert newest["id"] == ids[3]
+            assert (await search(since=newest["timestamp"]))["emails"] == []
+            assert [
+                e["id"] for e in (await search(until=newest["timestamp"], limit=1))["emails"]
+            ] == [ids[3]]
+            # The bound (MCP_SEARCH_LIMIT=3) keeps the oldest out, and says so.
+            bounded = await search(subject="order")
+            assert bounded["emails"] == [] and bounded["scanned"] == 3
+            assert bounded["complete"] is False
+            latest = structured(
+                await client.call_tool("extract_verification", {"address": address})
+            )
+            assert latest["email_id"] == ids[3] and latest["best_code"] == "7722"
 
     run(body)

@@ -5,6 +5,7 @@ Every tool the server offers, in the order C{tools/list} shows them.
 from __future__ import annotations
 
 from tempmail.mcp.context import McpServices
+from tempmail.mcp.finding_tools import FindingTools
 from tempmail.mcp.mail_tools import MailTools
 from tempmail.mcp.tools import ToolBox
 from tempmail.mcp.wait import WaitTool
@@ -19,6 +20,7 @@ def all_tools(services: McpServices) -> ToolBox:
         [
             *MailTools(services).tools(),
             WaitTool(services).tool(),
+            *FindingTools(services).tools(),
             *WebhookTools(services).tools(),
         ]
     )
