@@ -208,3 +208,48 @@ def test_api_key_gates_the_mcp_port(daemon: DaemonFactory) -> None:
         refused = request(server, "POST", INITIALIZE, path=path)
         assert refused.status == 401
         assert request(server, "POST", INITIALIZE, {"X-API-Key": key}, path=path).status == 200
+
+
+def open_wait(server: Daemon, headers: dict[str, str], id: int) -> http.client.HTTPResponse:
+    """
+    Start a long wait_for_email that reports progress, and read up to its
+    first progress event: the server is then waiting.
+    """
+    wait = call(
+        "tools/call",
+        id,
+        name="wait_for_email",
+        arguments={"address": "x", "timeout": 60},
+        _meta={"progressToken": "p"},
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", server.ports["mcp"], timeout=30)
+    connection.request(
+        "POST",
+        "/mcp",
+        json.dumps(wait).encode(),
+        {"Accept": ACCEPT, "Content-Type": "application/json", **headers},
+    )
+    response = connection.getresponse()
+    assert response.getheader("Content-Type") == "text/event-stream"
+    assert response.readline() == b"event: message\n"
+    progress = json.loads(response.readline().removeprefix(b"data: "))
+    assert progress["method"] == "notifications/progress"
+    assert progress["params"]["progressToken"] == "p" and progress["params"]["total"] == 60
+    return response
+
+
+def last_event(response: http.client.HTTPResponse) -> Any:
+    events = [line for line in response.read().split(b"\n") if line.startswith(b"data: ")]
+    return json.loads(events[-1].removeprefix(b"data: "))
+
+
+def test_a_cancelled_or_ended_wait_answers_at_once(server: Daemon) -> None:
+    headers = session(server)
+    waiting = open_wait(server, headers, 9)
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+    assert request(server, "POST", cancel, headers).status == 202
+    assert last_event(waiting)["error"]["code"] == -32800
+
+    waiting = open_wait(server, headers, 10)
+    assert request(server, "DELETE", headers=headers).status == 204
+    assert last_event(waiting)["error"]["code"] == -32800

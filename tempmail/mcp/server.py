@@ -7,7 +7,7 @@ JSON-RPC messages and a L{CallContext}.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tempmail import __version__
@@ -56,7 +56,7 @@ def initialize_result(version: str) -> dict[str, Any]:
     }
 
 
-Handler = Callable[[CallContext, dict[str, Any]], Any]
+Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class McpServer:
@@ -74,19 +74,36 @@ class McpServer:
         self.resources = Resources(services)
         self.prompts = Prompts()
         self._methods: dict[str, Handler] = {
-            "ping": lambda ctx, params: {},
-            "tools/list": lambda ctx, params: {"tools": self.tools.listing()},
+            "ping": self._ping,
+            "tools/list": self._list_tools,
             "tools/call": self.tools.call,
-            "resources/list": lambda ctx, params: {"resources": []},
-            "resources/templates/list": lambda ctx, params: {
-                "resourceTemplates": self.resources.templates()
-            },
+            "resources/list": self._list_resources,
+            "resources/templates/list": self._list_templates,
             "resources/read": self.resources.read,
             "resources/subscribe": self.resources.subscribe,
             "resources/unsubscribe": self.resources.unsubscribe,
-            "prompts/list": lambda ctx, params: {"prompts": self.prompts.listing()},
-            "prompts/get": lambda ctx, params: self.prompts.get(params),
+            "prompts/list": self._list_prompts,
+            "prompts/get": self._get_prompt,
         }
+
+    async def _ping(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async def _list_tools(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"tools": self.tools.listing()}
+
+    async def _list_resources(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        # Every resource is reached through a template; none is listed.
+        return {"resources": []}
+
+    async def _list_templates(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceTemplates": self.resources.templates()}
+
+    async def _list_prompts(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"prompts": self.prompts.listing()}
+
+    async def _get_prompt(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self.prompts.get(params)
 
     def start_session(self, params: Mapping[str, Any]) -> tuple[Session, dict[str, Any]]:
         """
@@ -106,11 +123,7 @@ class McpServer:
         handler = self._methods.get(message.method)
         if handler is None:
             raise JsonRpcError(METHOD_NOT_FOUND, f"unknown method {message.method!r}")
-        result = handler(context, message.params)
-        if hasattr(result, "__await__"):
-            result = await result
-        answer: dict[str, Any] = result
-        return answer
+        return await handler(context, message.params)
 
     def notified(self, session: Session, message: Message) -> None:
         """
@@ -118,6 +131,7 @@ class McpServer:
         request it names; the others need nothing.
         """
         if message.method == "notifications/cancelled":
-            pending = session.in_flight.get(message.params.get("requestId", ""))
+            id = message.params.get("requestId")
+            pending = session.in_flight.get(id) if isinstance(id, str | int) else None
             if pending is not None:
                 pending.cancel()

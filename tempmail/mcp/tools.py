@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
 
 from tempmail.access import AccessDenied, Credentials, TooManyFailures
@@ -252,6 +253,8 @@ class ToolBox:
         call = ToolCall(arguments, call_credentials(context, arguments), context)
         try:
             result = await tool.run(call)
+        except CancelledError:
+            raise
         except Exception as e:
             text = failure_text(e)
             if text is None:

@@ -52,8 +52,6 @@ log = Logger()
 
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
-# What a client that sends no MCP-Protocol-Version is taken to speak.
-ASSUMED_VERSION = "2025-03-26"
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -236,8 +234,10 @@ class McpEndpoint:
                 JsonRpcError(SESSION_NOT_FOUND, "session not found; send initialize again"),
                 id,
             )
-        version = _header(request, VERSION_HEADER) or ASSUMED_VERSION
-        if version != session.protocol_version and _header(request, VERSION_HEADER) is not None:
+        # A client that sends no version is taken to speak 2025-03-26, as the
+        # transport says; one that sends one must send the session's.
+        version = _header(request, VERSION_HEADER)
+        if version is not None and version != session.protocol_version:
             raise HttpRefusal(
                 400,
                 JsonRpcError(
