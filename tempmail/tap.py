@@ -18,7 +18,7 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet import reactor as global_reactor
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
@@ -254,7 +254,9 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             reactor, "API", settings.api_endpoint, settings.api_port, settings.bind_address
         ),
         site,
-        listen_failed=stop_on_listen_failure(reactor),
+        # The MCP sessions of /mcp on this port.
+        _mcp_sessions_ender(mcp),
+        stop_on_listen_failure(reactor),
     ).setServiceParent(daemon)
     if settings.mcp_enabled:
         _mcp_service(settings, mcp, reactor).setServiceParent(daemon)
@@ -285,7 +287,7 @@ def _mcp_server(
 def _mcp_service(settings: Settings, mcp: McpServer, reactor: Any) -> ListeningService:
     """
     MCP on its own port, at C{/mcp} and C{/}; the sessions are shared with
-    C{/mcp} on the API port, and end when this listener stops.
+    C{/mcp} on the API port, and end when either listener stops.
     """
     resource = compose([McpEndpoint(mcp, ("/mcp", "/")).app])
     if settings.api_key is not None:
@@ -294,17 +296,26 @@ def _mcp_service(settings: Settings, mcp: McpServer, reactor: Any) -> ListeningS
     site.displayTracebacks = False
     site.noisy = False
 
-    def end_sessions() -> Any:
-        mcp.sessions.end_all()
-        return succeed(None)
-
     return ListeningService(
         "mcp",
         listen_endpoint(reactor, "MCP", None, settings.mcp_port, settings.bind_address),
         site,
-        end_sessions,
+        _mcp_sessions_ender(mcp),
         stop_on_listen_failure(reactor),
     )
+
+
+def _mcp_sessions_ender(mcp: McpServer) -> Callable[[], Deferred[None]]:
+    """
+    What ends the MCP sessions when a listener serving them stops: their
+    waits answer, their subscriptions and streams end.
+    """
+
+    def end() -> Deferred[None]:
+        mcp.sessions.end_all()
+        return succeed(None)
+
+    return end
 
 
 def _smtp_service(

@@ -10,14 +10,15 @@ from typing import Any
 
 from tempmail.api.serialise import summary_json
 from tempmail.mcp import schemas as s
-from tempmail.mcp.context import McpServices
 from tempmail.mcp.extraction import extract
 from tempmail.mcp.search import SearchCriteria, parse_time, search_mailbox
 from tempmail.mcp.tools import (
     Tool,
     ToolCall,
     ToolFailure,
+    ToolGroup,
     ToolResult,
+    listing_text,
     object_schema,
     open_mailbox,
     open_message,
@@ -30,18 +31,12 @@ _TIME = {"type": "string", "format": "date-time"}
 _SCORE = {"type": "number"}
 
 
-class FindingTools:
+class FindingTools(ToolGroup):
     """
     Searching mail and reading verification codes and links from it.
     """
 
-    def __init__(self, services: McpServices) -> None:
-        self.services = services
-
     def tools(self) -> list[Tool]:
-        """
-        This module's tools.
-        """
         bound = self.services.limits.search_limit
         return [
             Tool(
@@ -150,9 +145,6 @@ class FindingTools:
         )
         emails = [summary_json(summary) for summary in outcome.summaries]
         note = "" if outcome.complete else f" (looked at the newest {outcome.scanned} only)"
-        lines = [f"{len(emails)} matching email(s) in {mailbox}{note}"] + [
-            f"- {e['id']} {e['timestamp']} from {e['from']}: {e['subject']}" for e in emails
-        ]
         return ToolResult(
             {
                 "address": mailbox,
@@ -160,7 +152,7 @@ class FindingTools:
                 "scanned": outcome.scanned,
                 "complete": outcome.complete,
             },
-            "\n".join(lines),
+            listing_text(f"{len(emails)} matching email(s) in {mailbox}{note}", emails),
         )
 
     async def extract_verification(self, call: ToolCall) -> ToolResult:

@@ -14,12 +14,13 @@ from tempmail.api.routing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from tempmail.api.serialise import message_json, summary_json
 from tempmail.interfaces import UnknownCursor
 from tempmail.mcp import schemas as s
-from tempmail.mcp.context import McpServices
 from tempmail.mcp.tools import (
     Tool,
     ToolCall,
     ToolFailure,
+    ToolGroup,
     ToolResult,
+    listing_text,
     mailbox_name,
     object_schema,
     open_mailbox,
@@ -41,18 +42,12 @@ def random_local_part(prefix: str | None = None) -> str:
     return f"{prefix}-{name}" if prefix else name
 
 
-class MailTools:
+class MailTools(ToolGroup):
     """
     The tools that read, delete and create mailboxes and mail.
     """
 
-    def __init__(self, services: McpServices) -> None:
-        self.services = services
-
     def tools(self) -> list[Tool]:
-        """
-        This module's tools.
-        """
         return [
             Tool(
                 "list_emails",
@@ -152,9 +147,6 @@ class MailTools:
         except UnknownCursor:
             raise ToolFailure("before must be the id of an email in this mailbox") from None
         emails = [summary_json(summary) for summary in page.summaries]
-        lines = [f"{mailbox}: {page.total} email(s)"] + [
-            f"- {e['id']} {e['timestamp']} from {e['from']}: {e['subject']}" for e in emails
-        ]
         return ToolResult(
             {
                 "address": mailbox,
@@ -162,7 +154,7 @@ class MailTools:
                 "total": page.total,
                 "next_before": page.next_before,
             },
-            "\n".join(lines),
+            listing_text(f"{mailbox}: {page.total} email(s)", emails),
         )
 
     async def read_email(self, call: ToolCall) -> ToolResult:

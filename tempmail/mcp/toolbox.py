@@ -19,7 +19,7 @@ def all_tools(services: McpServices) -> ToolBox:
     return ToolBox(
         [
             *MailTools(services).tools(),
-            WaitTool(services).tool(),
+            *WaitTool(services).tools(),
             *FindingTools(services).tools(),
             *WebhookTools(services).tools(),
         ]

@@ -98,6 +98,31 @@ class Tool:
         }
 
 
+class ToolGroup:
+    """
+    Tools that share the services: a module's tools, listed by L{tools}.
+    """
+
+    def __init__(self, services: McpServices) -> None:
+        self.services = services
+
+    def tools(self) -> list[Tool]:
+        """
+        The group's tools, in listing order.
+        """
+        raise NotImplementedError
+
+
+def listing_text(heading: str, emails: Iterable[dict[str, Any]]) -> str:
+    """
+    Email summaries as short lines under C{heading}, for text-only clients.
+    """
+    lines = [heading] + [
+        f"- {e['id']} {e['timestamp']} from {e['from']}: {e['subject']}" for e in emails
+    ]
+    return "\n".join(lines)
+
+
 def object_schema(
     properties: dict[str, Any], required: Iterable[str] = (), credentials: bool = True
 ) -> dict[str, Any]:

@@ -22,11 +22,18 @@ from twisted.internet.task import LoopingCall
 from tempmail.api.serialise import message_json
 from tempmail.events import EventKind, MailEvent
 from tempmail.mcp import schemas as s
-from tempmail.mcp.context import McpServices
 from tempmail.mcp.jsonrpc import notification
 from tempmail.mcp.mail_tools import message_text
 from tempmail.mcp.search import SearchCriteria, parse_time, search_mailbox
-from tempmail.mcp.tools import Tool, ToolCall, ToolFailure, ToolResult, mailbox_name, object_schema
+from tempmail.mcp.tools import (
+    Tool,
+    ToolCall,
+    ToolFailure,
+    ToolGroup,
+    ToolResult,
+    mailbox_name,
+    object_schema,
+)
 from tempmail.models import MessageSummary
 from tempmail.times import clock_now
 from tempmail.watch import MailboxWatch, WatchEnded
@@ -35,50 +42,46 @@ DEFAULT_TIMEOUT = 60.0
 PROGRESS_INTERVAL = 1.0
 
 
-class WaitTool:
+class WaitTool(ToolGroup):
     """
     The C{wait_for_email} tool.
     """
 
-    def __init__(self, services: McpServices) -> None:
-        self.services = services
-
-    def tool(self) -> Tool:
-        """
-        The tool's declaration.
-        """
+    def tools(self) -> list[Tool]:
         limit = self.services.limits.max_wait
-        return Tool(
-            "wait_for_email",
-            "Wait for an email",
-            "Wait until an email matching from / subject_contains arrives in a mailbox, and "
-            "return it whole. Mail that arrived shortly before the call counts (since "
-            f"defaults to {self.services.limits.wait_lookback:g} s before the call). The "
-            f"timeout is in seconds (default {DEFAULT_TIMEOUT:g}, at most {limit:g}); when it "
-            "passes, found is false. Sends progress notifications while waiting.",
-            object_schema(
-                {
-                    "address": s.ADDRESS,
-                    "from": {"type": "string", "description": "Part of the sender's address."},
-                    "subject_contains": {"type": "string"},
-                    "since": {
-                        "type": "string",
-                        "format": "date-time",
-                        "description": "Only mail received after this RFC 3339 time.",
+        return [
+            Tool(
+                "wait_for_email",
+                "Wait for an email",
+                "Wait until an email matching from / subject_contains arrives in a mailbox, and "
+                "return it whole. Mail that arrived shortly before the call counts (since "
+                f"defaults to {self.services.limits.wait_lookback:g} s before the call). The "
+                f"timeout is in seconds (default {DEFAULT_TIMEOUT:g}, at most {limit:g}); when it "
+                "passes, found is false. Sends progress notifications while waiting.",
+                object_schema(
+                    {
+                        "address": s.ADDRESS,
+                        "from": {"type": "string", "description": "Part of the sender's address."},
+                        "subject_contains": {"type": "string"},
+                        "since": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "Only mail received after this RFC 3339 time.",
+                        },
+                        "timeout": {"type": "number", "minimum": 0, "default": DEFAULT_TIMEOUT},
                     },
-                    "timeout": {"type": "number", "minimum": 0, "default": DEFAULT_TIMEOUT},
-                },
-                ["address"],
-            ),
-            s.obj(
-                {
-                    "found": s.BOOLEAN,
-                    "waited_seconds": {"type": "number"},
-                    "email": {"anyOf": [s.MESSAGE, {"type": "null"}]},
-                }
-            ),
-            self.wait_for_email,
-        )
+                    ["address"],
+                ),
+                s.obj(
+                    {
+                        "found": s.BOOLEAN,
+                        "waited_seconds": {"type": "number"},
+                        "email": {"anyOf": [s.MESSAGE, {"type": "null"}]},
+                    }
+                ),
+                self.wait_for_email,
+            )
+        ]
 
     def _criteria(self, arguments: dict[str, Any]) -> SearchCriteria:
         since_text = arguments.get("since")

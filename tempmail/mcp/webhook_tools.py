@@ -10,11 +10,11 @@ import uuid
 from tempmail.api.serialise import webhook_json
 from tempmail.api.webhook_routes import WebhookSettings, new_secret
 from tempmail.mcp import schemas as s
-from tempmail.mcp.context import McpServices
 from tempmail.mcp.tools import (
     Tool,
     ToolCall,
     ToolFailure,
+    ToolGroup,
     ToolResult,
     mailbox_name,
     object_schema,
@@ -27,18 +27,12 @@ from tempmail.webhooks.payloads import parse_events, ping_payload
 from tempmail.webhooks.targets import TargetRefused
 
 
-class WebhookTools:
+class WebhookTools(ToolGroup):
     """
     A mailbox's webhooks.
     """
 
-    def __init__(self, services: McpServices) -> None:
-        self.services = services
-
     def tools(self) -> list[Tool]:
-        """
-        This module's tools.
-        """
         return [
             Tool(
                 "create_webhook",
