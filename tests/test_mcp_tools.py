@@ -1,0 +1,196 @@
+"""
+The MCP methods on Twisted's doubles: a L{MemoryMailStore} behind the
+publishing wrapper, a L{RecordingEventHub} flushed by the test, the inline
+lock check and a L{Clock}.  Here the order of events can be set exactly:
+mail stored before the watch opens, an event heard twice, a lock change in
+the middle of a wait, the deadline and the progress ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.web.iweb import IRequest
+
+from tempmail.access import Credentials
+from tempmail.mcp import McpLimits, McpServer, McpServices
+from tempmail.mcp.context import CallContext
+from tempmail.mcp.jsonrpc import JsonRpcError, Kind, Message
+from tempmail.publishing import PublishingMailStore
+from tempmail.testing import MemoryMailStore, RecordingEventHub
+from tempmail.times import clock_now
+from tests.support import T0, fired, incoming, synchronous_access
+
+BOX = "bob@tempmail.local"
+
+
+class Harness:
+    """
+    One server over doubles, one session, and what its notifications sent.
+    """
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0.timestamp())
+        self.hub = RecordingEventHub()
+        self.store = PublishingMailStore(MemoryMailStore(self.clock), self.hub)
+        self.access = synchronous_access(self.store, self.clock)
+        limits = McpLimits(max_wait=30, wait_lookback=60, search_limit=10)
+        self.server = McpServer(
+            McpServices(
+                self.store, self.access, self.hub, self.clock, "tempmail.local", None, limits
+            )
+        )
+        self.session, _ = self.server.start_session({"protocolVersion": "2025-11-25"})
+        self.notified: list[dict[str, Any]] = []
+
+    def call(self, method: str, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        """
+        Answer one request of the session, made without HTTP credentials.
+        """
+        token = params.get("_meta", {}).get("progressToken")
+        context = CallContext(self.session, Credentials(), self.notified.append, token)
+        return Deferred.fromCoroutine(
+            self.server.answer(context, Message(Kind.REQUEST, method, 1, params))
+        )
+
+    def tool(self, name: str, **arguments: Any) -> Deferred[dict[str, Any]]:
+        return self.call("tools/call", {"name": name, "arguments": arguments})
+
+    def deliver(self, subject: str, seconds_later: float = 1) -> str:
+        """
+        Store a message for C{BOX} a little later; its event waits for
+        C{hub.flush()}.
+        """
+        self.clock.advance(seconds_later)
+        message = incoming(BOX, subject=subject, at=clock_now(self.clock))
+        return fired(self.store.deliver(message))[0].id
+
+    def close(self) -> None:
+        self.server.sessions.end_all()
+        assert self.clock.getDelayedCalls() == []
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    made = Harness()
+    yield made
+    made.close()
+
+
+def test_a_wait_returns_the_first_matching_arrival(harness: Harness) -> None:
+    waiting = harness.tool("wait_for_email", address="bob", subject_contains="code", timeout=10)
+    assert not waiting.called
+    harness.deliver("newsletter")
+    harness.hub.flush()
+    assert not waiting.called
+    id = harness.deliver("Your code")
+    harness.hub.flush()
+    result = fired(waiting)
+    assert result["structuredContent"]["found"] is True
+    assert result["structuredContent"]["email"]["id"] == id
+    # The watch unsubscribed once it had its message.
+    assert harness.hub.subscriptions == []
+
+
+def test_mail_stored_before_the_watch_opened_counts_once(harness: Harness) -> None:
+    # Stored, but its event not yet told: the store search finds it, and the
+    # late event changes nothing.
+    id = harness.deliver("Your code")
+    waiting = harness.tool("wait_for_email", address=BOX, timeout=10)
+    assert fired(waiting)["structuredContent"]["email"]["id"] == id
+    harness.hub.flush()
+
+
+def test_mail_older_than_the_lookback_does_not_count(harness: Harness) -> None:
+    harness.deliver("old")
+    harness.clock.advance(61)
+    waiting = harness.tool("wait_for_email", address=BOX, timeout=5)
+    harness.clock.advance(5)
+    result = fired(waiting)["structuredContent"]
+    assert result == {"found": False, "waited_seconds": 5, "email": None}
+
+
+def test_progress_ticks_every_second_until_the_deadline(harness: Harness) -> None:
+    waiting = harness.call(
+        "tools/call",
+        {
+            "name": "wait_for_email",
+            "arguments": {"address": BOX, "timeout": 3},
+            "_meta": {"progressToken": "t"},
+        },
+    )
+    harness.clock.advance(1)
+    harness.clock.advance(1)
+    harness.clock.advance(1)
+    assert fired(waiting)["structuredContent"]["found"] is False
+    assert [(n["params"]["progress"], n["params"]["total"]) for n in harness.notified] == [
+        (0, 3),
+        (1, 3),
+        (2, 3),
+    ]
+    assert {n["params"]["progressToken"] for n in harness.notified} == {"t"}
+
+
+def test_the_timeout_is_capped(harness: Harness) -> None:
+    waiting = harness.tool("wait_for_email", address=BOX, timeout=3600)
+    harness.clock.advance(30)
+    assert fired(waiting)["structuredContent"]["waited_seconds"] == 30
+
+
+def test_a_claim_during_a_wait_ends_it_as_locked(harness: Harness) -> None:
+    waiting = harness.tool("wait_for_email", address=BOX, timeout=10)
+    fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    harness.hub.flush()
+    result = fired(waiting)
+    assert result["isError"] is True
+    assert result["content"][0]["text"].startswith("mailbox is locked")
+
+
+def test_a_token_argument_keeps_a_wait_open_across_a_claim(harness: Harness) -> None:
+    granted = fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    waiting = harness.tool("wait_for_email", address=BOX, timeout=10, token=granted.token)
+    id = harness.deliver("after")
+    harness.hub.flush()
+    assert fired(waiting)["structuredContent"]["email"]["id"] == id
+
+
+def test_tools_refuse_locked_mailboxes_and_unknown_ids_alike(harness: Harness) -> None:
+    id = harness.deliver("secret")
+    fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    locked = fired(harness.tool("read_email", id=id))
+    unknown = fired(harness.tool("read_email", id="00000000-0000-0000-0000-000000000000"))
+    assert locked == unknown and locked["isError"] is True
+    wrong = fired(harness.tool("list_emails", address=BOX, password="nope-nope"))
+    assert wrong["content"][0]["text"] == "mailbox is locked: wrong mailbox or password"
+    right = fired(harness.tool("list_emails", address=BOX, password="a-long-password"))
+    assert right["structuredContent"]["total"] == 1
+
+
+def test_subscriptions_follow_arrivals_and_end_with_the_lock(harness: Harness) -> None:
+    stream = harness.session.add_stream(cast(IRequest, _RecordingRequest()))
+    fired(harness.call("resources/subscribe", {"uri": "mailbox://bob"}))
+    harness.deliver("one")
+    harness.hub.flush()
+    request = cast(_RecordingRequest, harness.session.streams[0][0])
+    assert b'"uri":"mailbox://bob"' in b"".join(request.written)
+    fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    harness.hub.flush()
+    assert harness.session.subscriptions == {}
+    with pytest.raises(JsonRpcError) as refused:
+        fired(harness.call("resources/subscribe", {"uri": "mailbox://bob"}))
+    assert refused.value.code == -32003
+    harness.server.sessions.end_all()
+    assert stream.called
+
+
+class _RecordingRequest:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
