@@ -123,6 +123,8 @@ def test_delete_ends_the_session(server: Daemon) -> None:
     assert request(server, "POST", call("ping"), headers).status == 404
     assert request(server, "DELETE", headers=headers).status == 404
     assert request(server, "PUT", call("ping"), headers).status == 405
+    head = request(server, "HEAD", headers=headers)
+    assert head.status == 405 and head.headers["allow"] == "DELETE, GET, POST"
 
 
 def test_get_opens_a_stream_only_for_a_session_that_accepts_one(server: Daemon) -> None:

@@ -167,6 +167,14 @@ class McpEndpoint:
             return json_reply(request, error_message(refusal.id, refusal.error), refusal.status)
 
     async def get(self, request: IRequest) -> bytes | None:
+        if request.method == b"HEAD":
+            # Routed here with GET, but a stream has no head to show.
+            request.setHeader(b"Allow", b"DELETE, GET, POST")
+            return json_reply(
+                request,
+                error_message(None, JsonRpcError(INVALID_REQUEST, "HEAD is not served")),
+                405,
+            )
         try:
             self._check_origin(request)
             if "text/event-stream" not in (_header(request, b"accept") or ""):
