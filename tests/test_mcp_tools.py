@@ -194,3 +194,19 @@ class _RecordingRequest:
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
+
+
+def test_search_stops_at_since_and_at_the_bound(harness: Harness) -> None:
+    ids = [harness.deliver(f"message {n}", seconds_later=10) for n in range(12)]
+    since = fired(harness.tool("read_email", id=ids[8], mark_seen=False))
+    after = since["structuredContent"]["timestamp"]
+    found = fired(harness.tool("search_emails", address=BOX, since=after))["structuredContent"]
+    # Newest first, and only what came after since.
+    assert [e["id"] for e in found["emails"]] == ids[:8:-1]
+    assert found["complete"] is True
+    by_text = fired(harness.tool("search_emails", address=BOX, text="TEXT OF MESSAGE 1"))
+    # The bound (search_limit=10) leaves the two oldest unread: 1 but not 10, 11.
+    result = by_text["structuredContent"]
+    assert [e["id"] for e in result["emails"]] == [ids[11], ids[10]]
+    assert (result["scanned"], result["complete"]) == (10, False)
+    assert "looked at the newest 10 only" in by_text["content"][0]["text"]

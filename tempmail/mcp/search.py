@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tempmail.interfaces import IMessageStore
+from tempmail.interfaces import IMessageStore, UnknownCursor
 from tempmail.models import MessageSummary, StoredMessage
 
 # Summaries read per listing call, and full messages per get_messages call.
@@ -88,8 +88,8 @@ class SearchOutcome:
     What a search found, newest first.
 
     @ivar scanned: how many messages it looked at.
-    @ivar complete: C{False} if it stopped at the bound with older
-        messages left unread.
+    @ivar complete: C{False} if it stopped with older messages left
+        unread: at the bound, or because the mailbox changed under it.
     """
 
     summaries: tuple[MessageSummary, ...]
@@ -110,7 +110,11 @@ async def search_mailbox(
     while len(found) < limit:
         if scanned >= bound:
             return SearchOutcome(tuple(found), scanned, False)
-        page = await store.list_messages(mailbox, min(PAGE, bound - scanned), 0, before)
+        try:
+            page = await store.list_messages(mailbox, min(PAGE, bound - scanned), 0, before)
+        except UnknownCursor:
+            # The message the last page ended on was deleted meanwhile.
+            return SearchOutcome(tuple(found), scanned, False)
         scanned += len(page.summaries)
         candidates = [s for s in page.summaries if criteria.summary_matches(s)]
         if criteria.needs_message and candidates:

@@ -132,6 +132,7 @@ def json_reply(request: IRequest, message: dict[str, Any], status: int = 200) ->
     request.setResponseCode(status)
     request.setHeader(b"Content-Type", b"application/json")
     request.setHeader(b"Cache-Control", b"no-store")
+    request.setHeader(b"X-Content-Type-Options", b"nosniff")
     return encode(message)
 
 
