@@ -20,6 +20,9 @@ from tests.daemon import Daemon
 
 T = TypeVar("T")
 MODES = ("legacy", "auto")
+# What each official client mode ends up speaking with tempmail: the
+# handshake era, or (probing with server/discover) the stateless revision.
+VERSIONS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 TIMEOUT = 30.0
 MCP_SETTINGS = {"MCP_ENABLED": "true", "MCP_PORT": "0"}
 

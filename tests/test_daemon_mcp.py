@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import ResourceUpdatedNotification, TextContent, TextResourceContents
 
 from tests.daemon import Daemon, DaemonFactory
-from tests.mcp_client import MCP_SETTINGS, MODES, connect, mcp_url, run, send_mail
+from tests.mcp_client import MCP_SETTINGS, MODES, VERSIONS, connect, mcp_url, run, send_mail
 from tests.receiver import running_receiver
 
 pytestmark = [
@@ -67,7 +68,7 @@ def server(daemon: DaemonFactory) -> Daemon:
 def test_every_tool_resource_and_prompt_in_both_modes(server: Daemon, mode: str) -> None:
     async def body() -> None:
         async with connect(mcp_url(server), mode) as client:
-            assert client.protocol_version == "2025-11-25"
+            assert client.protocol_version == VERSIONS[mode]
             listed = {tool.name: tool for tool in (await client.list_tools()).tools}
             assert set(listed) == TOOLS
             assert all(tool.output_schema for tool in listed.values())
@@ -147,16 +148,17 @@ def test_every_tool_resource_and_prompt_in_both_modes(server: Daemon, mode: str)
 def test_the_endpoint_is_also_at_mcp_on_the_api_port(server: Daemon) -> None:
     async def body() -> None:
         async with connect(mcp_url(server, on_api_port=True), "auto") as client:
-            assert client.protocol_version == "2025-11-25"
+            assert client.protocol_version == "2026-07-28"
             created = structured(await client.call_tool("create_mailbox", {}))
             assert created["locked"] is False and created["token"] is None
 
     run(body)
 
 
-def test_wait_returns_when_mail_comes_over_smtp_with_progress(server: Daemon) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_wait_returns_when_mail_comes_over_smtp_with_progress(server: Daemon, mode: str) -> None:
     async def body() -> None:
-        async with connect(mcp_url(server)) as client:
+        async with connect(mcp_url(server), mode) as client:
             address = structured(await client.call_tool("create_mailbox", {}))["address"]
             reports: list[tuple[float, float | None]] = []
             waiting = asyncio.Event()
@@ -240,6 +242,31 @@ def test_wait_is_capped_by_the_setting(daemon: DaemonFactory) -> None:
     run(body)
 
 
+def test_listen_delivers_updates_for_the_mailboxes_it_may_open(server: Daemon) -> None:
+    async def body() -> None:
+        async with connect(mcp_url(server), "auto") as client:
+            assert client.protocol_version == "2026-07-28"
+            locked = structured(await client.call_tool("create_mailbox", {"lock": True}))
+            uris = ["mailbox://open", f"mailbox://{locked['address']}", "email://nope"]
+            async with client.listen(resource_subscriptions=uris) as listening:
+                # A locked mailbox, without its token, is not honored.
+                assert listening.honored.resource_subscriptions == ["mailbox://open"]
+                await asyncio.to_thread(send_mail, server, "open@tempmail.local")
+                event = await asyncio.wait_for(anext(listening), 10)
+                assert isinstance(event, ResourceUpdated) and event.uri == "mailbox://open"
+                # Claiming it shuts this client out: the stream ends gracefully.
+                await asyncio.to_thread(
+                    server.send_json,
+                    "POST",
+                    "/api/mailbox/open/claim",
+                    {"password": "a-long-password"},
+                )
+                with pytest.raises(StopAsyncIteration):
+                    await asyncio.wait_for(anext(listening), 10)
+
+    run(body)
+
+
 def test_subscriptions_deliver_resources_updated(server: Daemon) -> None:
     async def body() -> None:
         updated: asyncio.Queue[str] = asyncio.Queue()
@@ -287,11 +314,17 @@ def test_locks_refuse_then_admit(server: Daemon) -> None:
             assert structured(by_password)["id"] == id
 
         bearer = {"Authorization": f"Bearer {token}"}
-        async with connect(mcp_url(server), "auto", headers=bearer) as client:
-            assert structured(await client.call_tool("list_emails", {"address": address}))
-            read = await client.read_resource(f"email://{id}")
-            assert json.loads(text_of(read.contents))["id"] == id
-            await client.subscribe_resource(f"mailbox://{address}")
+        for mode in MODES:
+            async with connect(mcp_url(server), mode, headers=bearer) as client:
+                assert structured(await client.call_tool("list_emails", {"address": address}))
+                read = await client.read_resource(f"email://{id}")
+                assert json.loads(text_of(read.contents))["id"] == id
+                if mode == "legacy":
+                    await client.subscribe_resource(f"mailbox://{address}")
+                else:
+                    uri = f"mailbox://{address}"
+                    async with client.listen(resource_subscriptions=[uri]) as listening:
+                        assert listening.honored.resource_subscriptions == [uri]
 
     run(body)
 

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import json
 import subprocess
 import sys
-from typing import Any
+import threading
+from contextlib import AsyncExitStack
+from typing import Any, BinaryIO, cast
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import ResourceUpdatedNotification
 
+from tempmail.mcp.bridge import Bridge
 from tests.conftest import ROOT
 from tests.daemon import Daemon, DaemonFactory
-from tests.mcp_client import MCP_SETTINGS, MODES, TIMEOUT, mcp_url, run, send_mail
+from tests.mcp_client import MCP_SETTINGS, MODES, TIMEOUT, VERSIONS, mcp_url, run, send_mail
 
 pytestmark = [
     pytest.mark.daemon,
@@ -54,7 +59,7 @@ def test_the_official_stdio_client_works_through_the_bridge(server: Daemon, mode
                 await updated.put(str(message.params.uri))
 
         async with bridge(server, mode=mode, message_handler=on_message) as client:
-            assert client.protocol_version == "2025-11-25"
+            assert client.protocol_version == VERSIONS[mode]
             assert len((await client.list_tools()).tools) == 11
             created = await client.call_tool("create_mailbox", {"lock": True})
             assert created.structured_content is not None
@@ -63,10 +68,18 @@ def test_the_official_stdio_client_works_through_the_bridge(server: Daemon, mode
             refused = await client.call_tool("list_emails", {"address": address})
             assert refused.is_error
 
-        async with bridge(
-            server, "--token", token, mode=mode, message_handler=on_message
-        ) as client:
-            await client.subscribe_resource(f"mailbox://{address}")
+        uri = f"mailbox://{address}"
+        async with (
+            bridge(server, "--token", token, mode=mode, message_handler=on_message) as client,
+            AsyncExitStack() as stack,
+        ):
+            if mode == "legacy":
+                await client.subscribe_resource(uri)
+            else:
+                listening = await stack.enter_async_context(
+                    client.listen(resource_subscriptions=[uri])
+                )
+                assert listening.honored.resource_subscriptions == [uri]
             reports: list[float] = []
             waiting = asyncio.Event()
 
@@ -93,7 +106,11 @@ def test_the_official_stdio_client_works_through_the_bridge(server: Daemon, mode
             assert waited.structured_content is not None
             assert waited.structured_content["email"]["id"] == id
             assert reports
-            assert await asyncio.wait_for(updated.get(), 10) == f"mailbox://{address}"
+            if mode == "legacy":
+                assert await asyncio.wait_for(updated.get(), 10) == uri
+            else:
+                event = await asyncio.wait_for(anext(listening), 10)
+                assert isinstance(event, ResourceUpdated) and event.uri == uri
             codes = await client.call_tool("extract_verification", {"id": id})
             assert codes.structured_content is not None
             assert codes.structured_content["best_code"] == "246810"
@@ -115,3 +132,52 @@ def test_a_bad_url_is_refused_at_once() -> None:
 def test_the_console_script_is_declared() -> None:
     scripts = importlib.metadata.entry_points(group="console_scripts")
     assert scripts["tempmail-mcp"].value == "tempmail.mcp.bridge:main"
+
+
+class Lines:
+    """
+    An output for the bridge that lets a test wait for a line.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.changed = threading.Condition()
+
+    def write(self, data: bytes) -> int:
+        with self.changed:
+            self.lines.append(json.loads(data))
+            self.changed.notify_all()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def wait_for(self, method: str) -> dict[str, Any]:
+        with self.changed:
+            assert self.changed.wait_for(
+                lambda: any(line.get("method") == method for line in self.lines), TIMEOUT
+            )
+            return next(line for line in self.lines if line.get("method") == method)
+
+
+def test_cancelling_a_stateless_request_closes_its_connection(server: Daemon) -> None:
+    output = Lines()
+    relay = Bridge(mcp_url(server), cast(BinaryIO, output))
+    listen = {
+        "jsonrpc": "2.0",
+        "id": "listen-1",
+        "method": "subscriptions/listen",
+        "params": {
+            "notifications": {"resourceSubscriptions": ["mailbox://x"]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+        },
+    }
+    forwarding = threading.Thread(target=relay.forward, args=(listen,))
+    forwarding.start()
+    acknowledged = output.wait_for("notifications/subscriptions/acknowledged")
+    assert acknowledged["params"]["notifications"] == {"resourceSubscriptions": ["mailbox://x"]}
+    relay.cancel(
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "listen-1"}}
+    )
+    forwarding.join(TIMEOUT)
+    assert not forwarding.is_alive()

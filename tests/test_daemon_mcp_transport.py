@@ -188,10 +188,55 @@ def test_bad_bodies_get_json_rpc_errors(daemon: DaemonFactory) -> None:
     assert bad_init.json()["error"]["code"] == -32602
 
 
-def test_server_discover_gets_the_error_that_makes_clients_fall_back(server: Daemon) -> None:
-    discover = call("server/discover")
-    answer = request(server, "POST", discover, {"MCP-Protocol-Version": "2026-07-28"})
-    assert answer.status == 200 and answer.json()["error"]["code"] == -32601
+STATELESS = {"MCP-Protocol-Version": "2026-07-28"}
+META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+
+
+def test_server_discover_names_both_eras(server: Daemon) -> None:
+    discover = call("server/discover", _meta=META)
+    answer = request(server, "POST", discover, {**STATELESS, "Mcp-Method": "server/discover"})
+    assert answer.status == 200
+    result = answer.json()["result"]
+    assert result["supportedVersions"] == ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"]
+    assert result["capabilities"]["tools"] == {"listChanged": False}
+    assert (result["resultType"], result["ttlMs"], result["cacheScope"]) == (
+        "complete",
+        0,
+        "private",
+    )
+    assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "tempmail"
+
+
+def test_stateless_requests_need_no_session_but_must_agree(server: Daemon) -> None:
+    listed = request(server, "POST", call("tools/list", _meta=META), STATELESS).json()["result"]
+    assert len(listed["tools"]) == 11 and listed["resultType"] == "complete"
+    called = request(
+        server,
+        "POST",
+        call("tools/call", name="create_mailbox", arguments={}, _meta=META),
+        {**STATELESS, "Mcp-Method": "tools/call"},
+    ).json()["result"]
+    assert called["structuredContent"]["locked"] is False
+    # The handshake-era methods are not part of it.
+    gone = request(server, "POST", call("ping", _meta=META), STATELESS).json()
+    assert gone["error"]["code"] == -32601
+    no_meta = request(server, "POST", call("tools/list"), STATELESS)
+    assert no_meta.status == 400 and no_meta.json()["error"]["code"] == -32020
+    other_meta = {"io.modelcontextprotocol/protocolVersion": "2025-11-25"}
+    mismatch = request(server, "POST", call("tools/list", _meta=other_meta), STATELESS)
+    assert mismatch.json()["error"]["code"] == -32020
+    wrong_method = request(
+        server, "POST", call("tools/list", _meta=META), {**STATELESS, "Mcp-Method": "tools/call"}
+    )
+    assert wrong_method.status == 400 and wrong_method.json()["error"]["code"] == -32020
+    unknown = request(
+        server, "POST", call("server/discover"), {"MCP-Protocol-Version": "2099-01-01"}
+    )
+    assert unknown.status == 400
+    error = unknown.json()["error"]
+    assert error["code"] == -32022 and "2026-07-28" in error["data"]["supported"]
+    note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
+    assert request(server, "POST", note, STATELESS).status == 202
 
 
 def test_session_limit(daemon: DaemonFactory) -> None:

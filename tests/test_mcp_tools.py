@@ -58,6 +58,15 @@ class Harness:
             self.server.answer(context, Message(Kind.REQUEST, method, 1, params))
         )
 
+    def stateless(self, method: str, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        """
+        Answer one stateless (2026-07-28) request, with id C{"s1"}.
+        """
+        context = CallContext(self.session, Credentials(), self.notified.append, None, "s1")
+        return Deferred.fromCoroutine(
+            self.server.answer_stateless(context, Message(Kind.REQUEST, method, "s1", params))
+        )
+
     def tool(self, name: str, **arguments: Any) -> Deferred[dict[str, Any]]:
         return self.call("tools/call", {"name": name, "arguments": arguments})
 
@@ -210,3 +219,44 @@ def test_search_stops_at_since_and_at_the_bound(harness: Harness) -> None:
     assert [e["id"] for e in result["emails"]] == [ids[11], ids[10]]
     assert (result["scanned"], result["complete"]) == (10, False)
     assert "looked at the newest 10 only" in by_text["content"][0]["text"]
+
+
+def test_listen_honours_what_it_may_open_and_closes_when_nothing_is_left(
+    harness: Harness,
+) -> None:
+    fired(Deferred.fromCoroutine(harness.access.claim("locked@tempmail.local", "a-long-password")))
+    filter = {"resourceSubscriptions": ["mailbox://bob", "mailbox://locked", "webhook://x"]}
+    listening = harness.stateless("subscriptions/listen", {"notifications": filter})
+    stamp = {"io.modelcontextprotocol/subscriptionId": "s1"}
+    assert harness.notified == [
+        {
+            "jsonrpc": "2.0",
+            "method": "notifications/subscriptions/acknowledged",
+            "params": {
+                "notifications": {"resourceSubscriptions": ["mailbox://bob"]},
+                "_meta": stamp,
+            },
+        }
+    ]
+    harness.deliver("one")
+    harness.hub.flush()
+    assert harness.notified[-1]["params"] == {"uri": "mailbox://bob", "_meta": stamp}
+    assert not listening.called
+    fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    harness.hub.flush()
+    assert fired(listening) == {"_meta": stamp, "resultType": "complete"}
+    assert harness.hub.subscriptions == []
+
+
+def test_stateless_results_say_they_are_complete_and_not_cacheable(harness: Harness) -> None:
+    listed = fired(harness.stateless("tools/list", {}))
+    assert (listed["resultType"], listed["ttlMs"], listed["cacheScope"]) == (
+        "complete",
+        0,
+        "private",
+    )
+    called = fired(harness.stateless("tools/call", {"name": "create_mailbox", "arguments": {}}))
+    assert called["resultType"] == "complete" and "ttlMs" not in called
+    with pytest.raises(JsonRpcError) as gone:
+        fired(harness.stateless("resources/subscribe", {"uri": "mailbox://bob"}))
+    assert gone.value.code == -32601

@@ -6,12 +6,17 @@ message the server answers (a JSON body, or each event of an SSE stream)
 to standard output, one per line.  Requests are forwarded concurrently, so
 a long C{wait_for_email} does not hold up other calls.
 
-It keeps the session id and protocol version that C{initialize} gave,
-opens the server-to-client stream once the client says it is initialized
-(for C{notifications/resources/updated}), sends C{--token} as
-C{Authorization: Bearer} and C{--api-key} as C{X-API-Key}, and ends the
-session with C{DELETE} when standard input closes.  Standard library
-only.
+It speaks both eras.  In the handshake era it keeps the session id and
+protocol version that C{initialize} gave, opens the server-to-client
+stream once the client says it is initialized (for
+C{notifications/resources/updated}), and ends the session with C{DELETE}
+when standard input closes.  A stateless (2026-07-28) message carries its
+version in C{_meta}; the bridge puts it, and the method, in the
+C{MCP-Protocol-Version} and C{Mcp-Method} headers.  C{notifications/cancelled}
+closes the named request's connection, which is how the stateless era
+cancels (and is also forwarded to a session).  It sends C{--token} as
+C{Authorization: Bearer} and C{--api-key} as C{X-API-Key}.  Standard
+library only.
 
 Usage: C{tempmail-mcp --url http://127.0.0.1:3001/mcp [--token T] [--api-key K]}
 """
@@ -19,8 +24,10 @@ Usage: C{tempmail-mcp --url http://127.0.0.1:3001/mcp [--token T] [--api-key K]}
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
+import socket
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -30,6 +37,7 @@ from urllib.parse import urlsplit
 # Time to connect and to wait for an answer's headers; a request answered
 # with a stream (wait_for_email) may then take as long as it needs.
 CONNECT_TIMEOUT = 30.0
+VERSION_META = "io.modelcontextprotocol/protocolVersion"
 
 
 def sse_messages(response: http.client.HTTPResponse) -> Iterator[bytes]:
@@ -75,6 +83,8 @@ class Bridge:
         self.protocol_version: str | None = None
         self._write_lock = threading.Lock()
         self._stream: threading.Thread | None = None
+        # The connection of each request under way, by id, to cancel it.
+        self._requests: dict[Any, http.client.HTTPConnection] = {}
 
     def _connection(self, timeout: float | None = CONNECT_TIMEOUT) -> http.client.HTTPConnection:
         host, port = self.parts.hostname, self.parts.port
@@ -83,12 +93,18 @@ class Bridge:
             return http.client.HTTPSConnection(host, port, timeout=timeout)
         return http.client.HTTPConnection(host, port, timeout=timeout)
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, message: dict[str, Any] | None = None) -> dict[str, str]:
         headers = dict(self.fixed_headers)
         if self.session_id is not None:
             headers["Mcp-Session-Id"] = self.session_id
         if self.protocol_version is not None:
             headers["MCP-Protocol-Version"] = self.protocol_version
+        params = (message or {}).get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(VERSION_META) if isinstance(meta, dict) else None
+        if isinstance(version, str) and isinstance(message, dict):
+            headers["MCP-Protocol-Version"] = version
+            headers["Mcp-Method"] = str(message.get("method"))
         return headers
 
     def emit(self, data: bytes) -> None:
@@ -110,8 +126,10 @@ class Bridge:
         """
         is_request = "method" in message and "id" in message
         connection = self._connection()
+        if is_request:
+            self._requests[message["id"]] = connection
         try:
-            headers = {**self._headers(), "Content-Type": "application/json"}
+            headers = {**self._headers(message), "Content-Type": "application/json"}
             connection.request("POST", self.path, json.dumps(message).encode(), headers)
             response = connection.getresponse()
             if connection.sock is not None:
@@ -119,9 +137,11 @@ class Bridge:
                 connection.sock.settimeout(None)
             self._answered(message, response, is_request)
         except (OSError, http.client.HTTPException, ValueError) as e:
-            if is_request:
+            if is_request and self._requests.get(message["id"]) is connection:
                 self._fail(message["id"], f"tempmail-mcp: {self.parts.netloc} failed: {e}")
         finally:
+            if is_request and self._requests.get(message["id"]) is connection:
+                del self._requests[message["id"]]
             connection.close()
         if message.get("method") == "notifications/initialized":
             self._open_stream()
@@ -178,6 +198,8 @@ class Bridge:
             if not isinstance(message, dict):
                 error = {"code": -32600, "message": "tempmail-mcp: batches are not supported"}
                 self.emit(json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode())
+            elif message.get("method") == "notifications/cancelled":
+                self.cancel(message)
             elif "method" in message and "id" in message and message["method"] != "initialize":
                 # Requests run side by side; initialize and notifications in
                 # order, so that the session exists before what follows.
@@ -185,6 +207,21 @@ class Bridge:
             else:
                 self.forward(message)
         self.end_session()
+
+    def cancel(self, message: dict[str, Any]) -> None:
+        """
+        Stop the request a C{notifications/cancelled} names: close its
+        connection, and tell its session if it has one.
+        """
+        params = message.get("params")
+        id = params.get("requestId") if isinstance(params, dict) else None
+        connection = self._requests.pop(id, None) if isinstance(id, str | int) else None
+        if connection is not None and connection.sock is not None:
+            # Shut down, not just close: the thread reading it must wake.
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        if self.session_id is not None:
+            self.forward(message)
 
     def end_session(self) -> None:
         """

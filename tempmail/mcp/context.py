@@ -54,12 +54,16 @@ class CallContext:
     """
     One request being answered.
 
+    @ivar session: the request's session; for a stateless (2026-07-28)
+        request, one made for that request alone.
     @ivar credentials: what the HTTP request presented.
     @ivar notify: sends a notification on this request's own stream; does
         nothing if the client cannot take one.
+    @ivar request_id: the request's JSON-RPC id.
     """
 
     session: Session
     credentials: Credentials
     notify: Callable[[dict[str, Any]], None]
     progress_token: str | int | None = None
+    request_id: str | int | None = None

@@ -17,6 +17,10 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # Server-defined codes (the -32000 to -32099 range JSON-RPC leaves to servers).
+# The 2026-07-28 revision's: an HTTP header disagrees with the body, a
+# version the server does not speak.
+HEADER_MISMATCH = -32020
+UNSUPPORTED_VERSION = -32022
 SESSION_NOT_FOUND = -32001
 RESOURCE_NOT_FOUND = -32002
 ACCESS_DENIED = -32003

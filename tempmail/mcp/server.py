@@ -1,6 +1,8 @@
 """
-The MCP methods: C{initialize}, C{ping}, tools, resources (with
-subscriptions) and prompts, answered for one session.  What HTTP carries is
+The MCP methods, in both eras: C{initialize}, C{ping}, tools, resources
+(with subscriptions) and prompts for a handshake-era session; and for
+stateless 2026-07-28 requests C{server/discover}, the same tools,
+resources and prompts, and C{subscriptions/listen}.  What HTTP carries is
 the transport's business (L{tempmail.mcp.transport}); this module sees
 JSON-RPC messages and a L{CallContext}.
 """
@@ -13,6 +15,7 @@ from typing import Any
 from tempmail import __version__
 from tempmail.mcp.context import CallContext, McpServices
 from tempmail.mcp.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
+from tempmail.mcp.listen import Listener
 from tempmail.mcp.prompts import Prompts
 from tempmail.mcp.resources import Resources
 from tempmail.mcp.sessions import Session, SessionRegistry
@@ -20,6 +23,20 @@ from tempmail.mcp.toolbox import all_tools
 
 # Newest first; the first is offered to a client asking for another one.
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+# The stateless revisions: no handshake, the version in every request.
+STATELESS_VERSIONS = ("2026-07-28",)
+SERVER_INFO = {"name": "tempmail", "title": "tempmail", "version": __version__}
+# Results the 2026-07-28 revision lets clients cache; ours must not be.
+_CACHEABLE = frozenset(
+    {
+        "server/discover",
+        "resources/read",
+        "resources/list",
+        "resources/templates/list",
+        "tools/list",
+        "prompts/list",
+    }
+)
 
 INSTRUCTIONS = (
     "tempmail is a disposable mail server. To test a sign-up flow: create_mailbox, "
@@ -40,19 +57,35 @@ def negotiate(params: Mapping[str, Any]) -> str:
     return asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
 
 
+CAPABILITIES = {
+    "tools": {"listChanged": False},
+    "resources": {"subscribe": True, "listChanged": False},
+    "prompts": {"listChanged": False},
+}
+
+
 def initialize_result(version: str) -> dict[str, Any]:
     """
     The answer to C{initialize}: the version, what we serve, who we are.
     """
     return {
         "protocolVersion": version,
-        "capabilities": {
-            "tools": {"listChanged": False},
-            "resources": {"subscribe": True, "listChanged": False},
-            "prompts": {"listChanged": False},
-        },
-        "serverInfo": {"name": "tempmail", "title": "tempmail", "version": __version__},
+        "capabilities": CAPABILITIES,
+        "serverInfo": SERVER_INFO,
         "instructions": INSTRUCTIONS,
+    }
+
+
+def discover_result() -> dict[str, Any]:
+    """
+    The answer to C{server/discover}: every version we speak, what we
+    serve, who we are.
+    """
+    return {
+        "supportedVersions": [*STATELESS_VERSIONS, *PROTOCOL_VERSIONS],
+        "capabilities": CAPABILITIES,
+        "instructions": INSTRUCTIONS,
+        "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
     }
 
 
@@ -73,18 +106,30 @@ class McpServer:
         self.tools = all_tools(services)
         self.resources = Resources(services)
         self.prompts = Prompts()
-        self._methods: dict[str, Handler] = {
-            "ping": self._ping,
+        # The methods both eras share.
+        common: dict[str, Handler] = {
             "tools/list": self._list_tools,
             "tools/call": self.tools.call,
             "resources/list": self._list_resources,
             "resources/templates/list": self._list_templates,
             "resources/read": self.resources.read,
-            "resources/subscribe": self.resources.subscribe,
-            "resources/unsubscribe": self.resources.unsubscribe,
             "prompts/list": self._list_prompts,
             "prompts/get": self._get_prompt,
         }
+        self._methods: dict[str, Handler] = {
+            **common,
+            "ping": self._ping,
+            "resources/subscribe": self.resources.subscribe,
+            "resources/unsubscribe": self.resources.unsubscribe,
+        }
+        self._stateless_methods: dict[str, Handler] = {
+            **common,
+            "server/discover": self._discover,
+            "subscriptions/listen": Listener(services).listen,
+        }
+
+    async def _discover(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return discover_result()
 
     async def _ping(self, context: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -124,6 +169,22 @@ class McpServer:
         if handler is None:
             raise JsonRpcError(METHOD_NOT_FOUND, f"unknown method {message.method!r}")
         return await handler(context, message.params)
+
+    async def answer_stateless(self, context: CallContext, message: Message) -> dict[str, Any]:
+        """
+        The result of one stateless (2026-07-28) request: the shared
+        methods, C{server/discover} and C{subscriptions/listen}, each result
+        marked complete, and those clients may cache marked uncacheable.
+
+        @raise JsonRpcError: for an unknown method or bad params.
+        """
+        handler = self._stateless_methods.get(message.method)
+        if handler is None:
+            raise JsonRpcError(METHOD_NOT_FOUND, f"unknown method {message.method!r} at 2026-07-28")
+        result = {**await handler(context, message.params), "resultType": "complete"}
+        if message.method in _CACHEABLE:
+            result.update(ttlMs=0, cacheScope="private")
+        return result
 
     def notified(self, session: Session, message: Message) -> None:
         """

@@ -10,13 +10,19 @@ than C{initialize} without C{Mcp-Session-Id} 400, with an unknown one 404;
 an C{MCP-Protocol-Version} other than the session's 400.  Notifications
 and responses get 202.  A request is answered with one JSON body, or with
 an SSE stream when it sends notifications (progress) before its result.
-C{server/discover}, the 2026-07-28 stateless era's probe, gets C{-32601},
-which makes clients fall back to C{initialize}.
+
+The stateless revision (2026-07-28) is served on the same endpoint: a
+request without C{Mcp-Session-Id} whose C{MCP-Protocol-Version} is
+C{2026-07-28} needs no session, but its C{_meta} must carry the same
+version and its C{Mcp-Method} header (if sent) its method, or it gets 400
+and C{-32020}; C{server/discover} answers which versions are spoken, so
+clients that probe with it pick 2026-07-28, and a version spoken by
+neither era gets 400 and C{-32022}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,11 +36,12 @@ from tempmail.api.requests import credentials as request_credentials
 from tempmail.api.responses import ApiError
 from tempmail.mcp.context import CallContext
 from tempmail.mcp.jsonrpc import (
+    HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    METHOD_NOT_FOUND,
     REQUEST_CANCELLED,
     SESSION_NOT_FOUND,
+    UNSUPPORTED_VERSION,
     JsonRpcError,
     Kind,
     Message,
@@ -45,13 +52,15 @@ from tempmail.mcp.jsonrpc import (
     result_message,
     sse_event,
 )
-from tempmail.mcp.server import McpServer
+from tempmail.mcp.server import PROTOCOL_VERSIONS, STATELESS_VERSIONS, McpServer
 from tempmail.mcp.sessions import Session, TooManySessions
 
 log = Logger()
 
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
+METHOD_HEADER = b"mcp-method"
+VERSION_META = "io.modelcontextprotocol/protocolVersion"
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -159,6 +168,11 @@ class McpEndpoint:
             message = self._read_message(request)
             if message.kind is Kind.REQUEST:
                 return await self._request(request, message)
+            if self._stateless(request):
+                # The stateless revision has no client notifications over
+                # HTTP (closing a request's stream cancels it).
+                request.setResponseCode(202)
+                return b""
             session = self._session(request)
             if message.kind is Kind.NOTIFICATION:
                 self.server.notified(session, message)
@@ -266,28 +280,76 @@ class McpEndpoint:
 
     # Requests
 
+    def _stateless(self, request: IRequest) -> bool:
+        """
+        Whether a message is of the stateless revision: no session, and
+        a stateless version named.
+        """
+        return (
+            _header(request, SESSION_HEADER) is None
+            and _header(request, VERSION_HEADER) in STATELESS_VERSIONS
+        )
+
     async def _request(self, request: IRequest, message: Message) -> bytes:
         if message.method == "initialize":
             return self._initialize(request, message)
-        if message.method == "server/discover":
-            error = JsonRpcError(
-                METHOD_NOT_FOUND,
-                "server/discover is not supported: this server speaks MCP 2025-03-26 to "
-                "2025-11-25; send initialize",
-            )
-            return json_reply(request, error_message(message.id, error))
+        if self._stateless(request) or message.method == "server/discover":
+            self._check_stateless(request, message)
+            session = Session("", STATELESS_VERSIONS[0], lambda _: None)
+            return await self._answer(request, message, session, self.server.answer_stateless)
         session = self._session(request, message.id)
+        return await self._answer(request, message, session, self.server.answer)
+
+    def _check_stateless(self, request: IRequest, message: Message) -> None:
+        version = _header(request, VERSION_HEADER) or STATELESS_VERSIONS[0]
+        if version not in STATELESS_VERSIONS:
+            raise HttpRefusal(
+                400,
+                JsonRpcError(
+                    UNSUPPORTED_VERSION,
+                    f"protocol version {version} is not spoken here",
+                    {"supported": [*STATELESS_VERSIONS, *PROTOCOL_VERSIONS], "requested": version},
+                ),
+                message.id,
+            )
+        meta = message.params.get("_meta")
+        in_meta = meta.get(VERSION_META) if isinstance(meta, dict) else None
+        if in_meta != version:
+            raise HttpRefusal(
+                400,
+                JsonRpcError(
+                    HEADER_MISMATCH,
+                    f"_meta must carry {VERSION_META}: {version}, as MCP-Protocol-Version does",
+                ),
+                message.id,
+            )
+        method = _header(request, METHOD_HEADER)
+        if method is not None and method != message.method:
+            raise HttpRefusal(
+                400,
+                JsonRpcError(HEADER_MISMATCH, f"Mcp-Method {method} is not the body's method"),
+                message.id,
+            )
+
+    async def _answer(
+        self,
+        request: IRequest,
+        message: Message,
+        session: Session,
+        answer: Callable[[CallContext, Message], Coroutine[Any, Any, dict[str, Any]]],
+    ) -> bytes:
         reply = Reply(request)
         meta = message.params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
+        assert message.id is not None
         context = CallContext(
             session,
             self._credentials(request),
             reply.notify,
             token if isinstance(token, str | int) and not isinstance(token, bool) else None,
+            message.id,
         )
-        assert message.id is not None
-        answering = Deferred.fromCoroutine(self.server.answer(context, message))
+        answering: Deferred[dict[str, Any]] = Deferred.fromCoroutine(answer(context, message))
         session.in_flight[message.id] = answering
         try:
             result = await answering
