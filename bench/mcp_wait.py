@@ -1,7 +1,8 @@
 """
 MCP wait latency: from an SMTP C{250} to C{wait_for_email} returning.
 
-One official C{mcp} client (Streamable HTTP, legacy mode, asyncio) calls
+One official C{mcp} client (Streamable HTTP, asyncio; C{--mode legacy}, the
+handshake era, by default, or C{auto}, which speaks 2026-07-28) calls
 C{wait_for_email} on one mailbox with a progress callback and a subject
 unique to the run.  The first progress notification says the server's
 watch is open; then a thread sends the matching message over smtplib and
@@ -89,14 +90,16 @@ async def one_run(client: Client, smtp_port: int, subject: str, timeout: float) 
     return returned - acknowledged
 
 
-async def measure(daemon: DaemonProcess, runs: int, warmup: int, timeout: float) -> list[float]:
+async def measure(
+    daemon: DaemonProcess, mode: str, runs: int, warmup: int, timeout: float
+) -> list[float]:
     """
     The latencies of C{runs} measured runs, after C{warmup} others.
     """
     url = f"http://{HOST}:{daemon.ports['mcp']}/mcp"
     transport = streamable_http_client(url, http_client=create_mcp_http_client())
     latencies: list[float] = []
-    async with Client(transport, mode="legacy", read_timeout_seconds=timeout * 2) as client:
+    async with Client(transport, mode=mode, read_timeout_seconds=timeout * 2) as client:
         for i in range(warmup + runs):
             latency = await one_run(client, daemon.smtp_port, f"bench run {i:06d}", timeout)
             if i >= warmup:
@@ -109,6 +112,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100, help="measured runs (default 100)")
     parser.add_argument("--warmup", type=int, default=5, help="runs not counted (default 5)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per wait")
+    parser.add_argument("--mode", choices=("legacy", "auto"), default="legacy", help="client mode")
     parser.add_argument("--python", default=sys.executable, help="the daemon's interpreter")
     parser.add_argument("--keep", action="store_true", help="keep the daemon's directory")
     options = parser.parse_args()
@@ -118,7 +122,7 @@ def main() -> int:
         ) as daemon:
             try:
                 latencies = asyncio.run(
-                    measure(daemon, options.runs, options.warmup, options.timeout)
+                    measure(daemon, options.mode, options.runs, options.warmup, options.timeout)
                 )
             except BenchError as e:
                 print(f"FAIL: {e}", file=sys.stderr)
@@ -127,7 +131,7 @@ def main() -> int:
         print(f"cannot run: {e}", file=sys.stderr)
         return 3
     ms = [latency * 1000 for latency in latencies]
-    print(f"runs:            {len(ms)} (after {options.warmup} warm-up runs)")
+    print(f"runs:            {len(ms)} (after {options.warmup} warm-up runs), mode {options.mode}")
     print(
         f"250 -> return:   p50 {percentile(ms, 0.5):.2f} ms, p90 {percentile(ms, 0.9):.2f} ms, "
         f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms, "
