@@ -260,3 +260,34 @@ def test_stateless_results_say_they_are_complete_and_not_cacheable(harness: Harn
     with pytest.raises(JsonRpcError) as gone:
         fired(harness.stateless("resources/subscribe", {"uri": "mailbox://bob"}))
     assert gone.value.code == -32601
+
+
+def test_a_webhook_of_a_locked_mailbox_is_refused_like_an_unknown_one(harness: Harness) -> None:
+    # A claim drops the webhooks made before it: make this one after.
+    granted = fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    grant = fired(
+        Deferred.fromCoroutine(harness.access.authorize(BOX, Credentials(bearer=granted.token)))
+    )
+    hook = fired(
+        harness.store.create_webhook(grant, "https://hooks.example/x", ("arrival",), "whsec_x", 20)
+    )
+    assert hook is not None
+    refused = fired(harness.tool("delete_webhook", id=hook.id))
+    unknown = fired(harness.tool("delete_webhook", id="00000000-0000-0000-0000-000000000000"))
+    assert refused == unknown and refused["isError"] is True
+    assert fired(harness.store.get_webhook(hook.id)) is not None
+    deleted = fired(harness.tool("delete_webhook", id=hook.id, password="a-long-password"))
+    assert deleted["structuredContent"] == {"id": hook.id, "deleted": True}
+
+
+def test_wrong_passwords_go_through_the_shared_limiter(harness: Harness) -> None:
+    fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
+    texts = [
+        fired(harness.tool("list_emails", address=BOX, password=f"wrong-{n}"))["content"][0]["text"]
+        for n in range(4)
+    ]
+    assert texts[:3] == ["mailbox is locked: wrong mailbox or password"] * 3
+    assert texts[3].startswith("too many wrong passwords; retry in")
+    # The limit holds for the right password too, until the delay passes.
+    limited = fired(harness.tool("list_emails", address=BOX, password="a-long-password"))
+    assert limited["content"][0]["text"].startswith("too many wrong passwords")
