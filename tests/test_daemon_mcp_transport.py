@@ -237,6 +237,10 @@ def test_stateless_requests_need_no_session_but_must_agree(server: Daemon) -> No
     assert error["code"] == -32022 and "2026-07-28" in error["data"]["supported"]
     note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
     assert request(server, "POST", note, STATELESS).status == 202
+    # No GET stream and no sessions to end.
+    for method in ("GET", "DELETE"):
+        refused = request(server, method, headers={**STATELESS, "Accept": "text/event-stream"})
+        assert refused.status == 405 and refused.headers["allow"] == "POST"
 
 
 def test_session_limit(daemon: DaemonFactory) -> None:

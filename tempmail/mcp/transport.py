@@ -145,6 +145,11 @@ def json_reply(request: IRequest, message: dict[str, Any], status: int = 200) ->
     return encode(message)
 
 
+def _not_allowed(request: IRequest, message: str, allowed: bytes) -> bytes:
+    request.setHeader(b"Allow", allowed)
+    return json_reply(request, error_message(None, JsonRpcError(INVALID_REQUEST, message)), 405)
+
+
 class McpEndpoint:
     """
     The MCP endpoint as a Klein app, routed at each of C{paths} (C{/mcp} on
@@ -184,11 +189,10 @@ class McpEndpoint:
     async def get(self, request: IRequest) -> bytes | None:
         if request.method == b"HEAD":
             # Routed here with GET, but a stream has no head to show.
-            request.setHeader(b"Allow", b"DELETE, GET, POST")
-            return json_reply(
-                request,
-                error_message(None, JsonRpcError(INVALID_REQUEST, "HEAD is not served")),
-                405,
+            return _not_allowed(request, "HEAD is not served", b"DELETE, GET, POST")
+        if self._stateless(request):
+            return _not_allowed(
+                request, "2026-07-28 has no GET stream; POST subscriptions/listen", b"POST"
             )
         try:
             self._check_origin(request)
@@ -208,6 +212,8 @@ class McpEndpoint:
         return None
 
     async def delete(self, request: IRequest) -> bytes:
+        if self._stateless(request):
+            return _not_allowed(request, "2026-07-28 has no sessions to end", b"POST")
         try:
             self._check_origin(request)
             session = self._session(request)
