@@ -120,6 +120,17 @@ def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
         factory.stop_all()
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """
+    One headless chromium for every browser test (see L{tests.browser}).
+    """
+    from tests.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
 @pytest.fixture
 def store_clock() -> Clock:
     """
