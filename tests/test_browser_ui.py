@@ -101,6 +101,24 @@ def test_a_mailbox_opens_by_typing_and_by_url(page: Page, server: Daemon) -> Non
     page.goto(server.base_url + "/")
     expect(page.get_by_role("button", name=f"typed@{DOMAIN}")).to_be_visible()
 
+    page.get_by_role("button", name="Random").click()
+    expect(page.locator("#mailbox-name")).to_have_text(re.compile(rf"^[a-z2-9]{{8}}@{DOMAIN}$"))
+    expect(page.locator("#list-empty")).to_be_visible()
+    assert "mailbox=typed" not in page.url
+
+
+def test_the_theme_choice_is_remembered(page: Page, server: Daemon) -> None:
+    page.emulate_media(color_scheme="dark")
+    page.goto(server.base_url + "/")
+    toggle = page.get_by_role("button", name=re.compile("^Theme"))
+    expect(toggle).to_have_text("Theme: system")
+    background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    toggle.click()
+    expect(toggle).to_have_text("Theme: light")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") != background
+
 
 def test_mail_arrives_live_and_every_view_of_it_works(page: Page, server: Daemon) -> None:
     open_mailbox(page, server, "live")

@@ -156,16 +156,14 @@ export class MessageView {
     const note = el("span", {}, "Remote images are blocked.");
     const load = el("button", { type: "button" }, "Load remote images");
     const bar = el("p", { class: "remote-bar" }, note, " ", load);
-    let url = null;
     const generation = this.generation;
-    this.api.viewTicket(message.id).then((answer) => {
-      if (generation !== this.generation) return;
-      url = answer.html_url;
-      frame.src = url;
+    // A ticket lasts minutes: each load of the frame gets a fresh one.
+    const show = (suffix) => this.api.viewTicket(message.id).then((answer) => {
+      if (generation === this.generation) frame.src = answer.html_url + suffix;
     }, (error) => this.events.onError(error));
+    show("");
     load.addEventListener("click", () => {
-      if (!url) return;
-      frame.src = `${url}&images=remote`;
+      show("&images=remote");
       note.textContent = "Remote images are shown for this message.";
       load.remove();
     });
