@@ -120,10 +120,12 @@ def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
         factory.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """
-    One headless chromium for every browser test (see L{tests.browser}).
+    One headless chromium per test module (see L{tests.browser}).  Not per
+    session: while Playwright's sync API runs, an asyncio loop counts as
+    running in this thread, and later tests that call C{asyncio.run} fail.
     """
     from tests.browser import chromium
 

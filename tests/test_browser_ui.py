@@ -107,6 +107,20 @@ def test_a_mailbox_opens_by_typing_and_by_url(page: Page, server: Daemon) -> Non
     assert "mailbox=typed" not in page.url
 
 
+def test_a_429_says_when_to_try_again(page: Page, server: Daemon) -> None:
+    page.goto(server.base_url + "/")
+    text = page.evaluate(
+        """async () => {
+            const { ApiError, describeError } = await import("/js/api.js");
+            return [30, 600].map((wait) => describeError(new ApiError(429, "slow down", wait)));
+        }"""
+    )
+    assert text == [
+        "Too many attempts. Try again in 30 seconds.",
+        "Too many attempts. Try again in 10 minutes.",
+    ]
+
+
 def test_the_theme_choice_is_remembered(page: Page, server: Daemon) -> None:
     page.emulate_media(color_scheme="dark")
     page.goto(server.base_url + "/")
@@ -143,6 +157,9 @@ def test_mail_arrives_live_and_every_view_of_it_works(page: Page, server: Daemon
     id = send(server.smtp_port, mail)
     arrived = row(page, "Quarterly <b>report</b>")
     expect(arrived).to_be_visible()
+    expect(page.locator("#announcer")).to_have_text(
+        "New mail from alice@sender.test: Quarterly <b>report</b>"
+    )
     expect(arrived).to_have_class(re.compile(r"\bunread\b"))
     expect(rows(page)).to_have_count(4)
 
@@ -226,6 +243,11 @@ def test_claim_reload_unlock_and_release(browser: Browser, page: Page, server: D
     open_mailbox(page, server, "vault")
     page.get_by_role("button", name="Claim…").click()
     dialog = page.locator("dialog")
+    # Focus stays in the dialog: Tab from its last control comes back to its first.
+    expect(dialog.get_by_label("Password", exact=True)).to_be_focused()
+    for _ in range(5):
+        page.keyboard.press("Tab")
+    expect(dialog.get_by_label("Password", exact=True)).to_be_focused()
     dialog.get_by_label("Password", exact=True).fill(PASSWORD)
     dialog.get_by_label("Password again").fill(PASSWORD + "!")
     dialog.get_by_role("button", name="Claim mailbox").click()
