@@ -28,6 +28,8 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Containers often give /dev/shm only 64 MiB, too little for chromium.
+    "--disable-dev-shm-usage",
 ]
 
 TIMEOUT_MS = 15_000
