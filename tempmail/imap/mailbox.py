@@ -17,13 +17,18 @@ from twisted.mail import imap4
 from zope.interface import implementer
 
 from tempmail.events import EventKind, MailEvent
-from tempmail.flags import SYSTEM_FLAGS, FlagMode, InvalidFlag, normalise_flags
+from tempmail.flags import SEEN, SYSTEM_FLAGS, FlagMode, InvalidFlag, normalise_flags
 from tempmail.imap.account import MailAccount
 from tempmail.imap.message import Message
+from tempmail.imap.search import parse_search
 from tempmail.imap.sequences import resolve
 from tempmail.models import MailboxState
+from tempmail.search import Criterion, HasFlag, Not
 
 _MODES = {1: FlagMode.ADD, -1: FlagMode.REMOVE, 0: FlagMode.REPLACE}
+# How many UIDs one store call searches: a mailbox of any size is searched
+# in slices, so no call holds all of it.
+SEARCH_BATCH = 2000
 
 
 async def open_session_mailbox(account: MailAccount, writeable: bool) -> SessionMailbox:
@@ -35,7 +40,7 @@ async def open_session_mailbox(account: MailAccount, writeable: bool) -> Session
     return SessionMailbox(account, state, uids, writeable)
 
 
-@implementer(imap4.IMailbox, imap4.ICloseableMailbox)
+@implementer(imap4.IMailbox, imap4.ICloseableMailbox, imap4.ISearchableMailbox)
 class SessionMailbox:
     """
     C{INBOX} as one session sees it.
@@ -181,6 +186,37 @@ class SessionMailbox:
             for (seq, summary), raw in zip(found, raws, strict=True)
             if raw is not None
         ]
+
+    def search(self, query: list[Any], uid: bool) -> Deferred[list[int]]:
+        """
+        The sequence numbers of the messages C{query} matches (Twisted maps
+        them to UIDs for C{UID SEARCH}).
+
+        @raise tempmail.imap.search.BadSearch: if the keys are not valid.
+        """
+        criterion = parse_search(query, self.uids)
+        return Deferred.fromCoroutine(self._search(criterion))
+
+    async def _search(self, criterion: Criterion, first_only: bool = False) -> list[int]:
+        uids = list(self.uids)
+        positions = {uid: seq for seq, uid in enumerate(uids, 1)}
+        found: list[int] = []
+        for start in range(0, len(uids), SEARCH_BATCH):
+            batch = uids[start : start + SEARCH_BATCH]
+            matched = await self.account.store.search_uids(
+                self.account.mailbox, criterion, batch[0], batch[-1]
+            )
+            found.extend(positions[uid] for uid in matched if uid in positions)
+            if first_only and found:
+                return found[:1]
+        return found
+
+    async def first_unseen(self) -> int | None:
+        """
+        The sequence number of the first message not seen, if any.
+        """
+        found = await self._search(Not(HasFlag(SEEN)), first_only=True)
+        return found[0] if found else None
 
     def store(
         self, messages: imap4.MessageSet, flags: list[str], mode: int, uid: bool

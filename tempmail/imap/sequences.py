@@ -37,3 +37,28 @@ def resolve(uids: Sequence[int], messages: MessageSet, by_uid: bool) -> list[tup
             start, end = max(low, 1) - 1, min(high, len(uids))
         chosen.update(range(start, end))
     return [(index + 1, uids[index]) for index in sorted(chosen)]
+
+
+def uid_ranges(
+    uids: Sequence[int], messages: MessageSet, by_uid: bool
+) -> tuple[tuple[int, int], ...]:
+    """
+    The inclusive UID ranges C{messages} names, for a store to search.
+
+    Sequence ranges become the UIDs at their ends; the store's answer is
+    read back through the session's list, so UIDs it does not know are
+    never reported.
+    """
+    if not uids:
+        return ()
+    with contextlib.suppress(ValueError):
+        messages.last = uids[-1] if by_uid else len(uids)
+    ranges = []
+    for low, high in messages.ranges:
+        if by_uid:
+            ranges.append((low, high))
+            continue
+        start, end = max(low, 1), min(high, len(uids))
+        if start <= end:
+            ranges.append((uids[start - 1], uids[end - 1]))
+    return tuple(ranges)

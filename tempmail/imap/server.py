@@ -10,6 +10,9 @@ The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
   - Deletions made elsewhere are announced only where RFC 3501 allows:
     during IDLE, on NOOP or CHECK, and with an EXPUNGE.
   - IDLE ends on C{DONE} only; UNSELECT and ID are served.
+  - SEARCH runs in the store (the built-in one fails on Python 3), takes
+    literals among its keys, refuses charsets other than UTF-8 and
+    US-ASCII with C{NO [BADCHARSET]}, and answers bad keys with BAD.
   - When the credentials stop opening the mailbox (a claim, release or
     password change), the session ends with C{* BYE}.
 """
@@ -17,6 +20,7 @@ The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
 from __future__ import annotations
 
 import binascii
+import re
 from base64 import b64decode
 from typing import Any
 
@@ -28,9 +32,13 @@ from twisted.python.failure import Failure
 
 from tempmail.flags import SYSTEM_FLAGS
 from tempmail.imap.account import ClientLogin, LoginLimited, MailAccount
+from tempmail.imap.search import CHARSETS, BadSearch
 from tempmail.interfaces import LockChanged
 
 log = Logger()
+
+# A literal at the end of a line of search keys: the rest follows it.
+_TRAILING_LITERAL = re.compile(rb"\{(\d+)\}$")
 
 
 class TempmailIMAPServer(imap4.IMAP4Server):
@@ -141,16 +149,9 @@ class TempmailIMAPServer(imap4.IMAP4Server):
         self.sendPositiveResponse(None, b"[UIDNEXT %d]" % (mbox.getUIDNext(),))
         permanent = flags + b" \\*" if mbox.isWriteable() else b""
         self.sendPositiveResponse(None, b"[PERMANENTFLAGS (" + permanent + b")]")
-        Deferred.fromCoroutine(self._first_unseen(mbox)).addCallback(
+        Deferred.fromCoroutine(mbox.first_unseen()).addCallback(
             self._selected, mbox, cmdName, tag
         ).addErrback(self._ebSelectWork, cmdName, tag)
-
-    async def _first_unseen(self, mbox: Any) -> int | None:
-        store = mbox.account.store
-        for summary in await store.messages_by_uid(mbox.account.mailbox, 1, None):
-            if not summary.seen and summary.uid in mbox.uids:
-                return int(mbox.uids.index(summary.uid) + 1)
-        return None
 
     def _selected(self, unseen: int | None, mbox: Any, cmdName: bytes, tag: bytes) -> None:
         if unseen is not None:
@@ -177,6 +178,53 @@ class TempmailIMAPServer(imap4.IMAP4Server):
     unauth_ID = (do_ID, imap4.IMAP4Server.arg_line)
     auth_ID = unauth_ID
     select_ID = unauth_ID
+
+    # Search
+
+    def arg_searchkeys(self, line: bytes) -> Any:
+        """
+        The search keys, reading any literals among them.
+        """
+        return self._search_keys(b"", line)
+
+    def _search_keys(self, before: bytes, line: bytes) -> Any:
+        literal = _TRAILING_LITERAL.search(line)
+        if literal is None:
+            try:
+                return (imap4.parseNestedParens(before + line), b"")
+            except (imap4.MismatchedNesting, ValueError) as e:
+                raise imap4.IllegalClientResponse(f"malformed search keys: {e}") from None
+        size = int(literal.group(1))
+        # Twisted's literal reader expects the line break after the size.
+        prefix = before + line[: literal.start()] + b"{%d}\r\n" % (size,)
+        d = self._stringLiteral(size)
+        d.addCallback(lambda read: self._search_keys(prefix + read[0], read[1]))
+        return d
+
+    def do_SEARCH(self, tag: bytes, charset: bytes | None, query: list[Any], uid: int = 0) -> None:
+        if charset is not None and charset.strip(b'"').upper() not in CHARSETS:
+            self.sendNegativeResponse(tag, b"[BADCHARSET (" + b" ".join(CHARSETS) + b")]")
+            return
+        maybeDeferred(self.mbox.search, query, uid=bool(uid)).addCallbacks(
+            self._searched,
+            self._search_failed,
+            callbackArgs=(tag, bool(uid)),
+            errbackArgs=(tag,),
+        )
+
+    select_SEARCH = (do_SEARCH, imap4.IMAP4Server.opt_charset, arg_searchkeys)  # type: ignore[assignment]
+
+    def _searched(self, found: list[int], tag: bytes, uid: bool) -> None:
+        numbers = [self.mbox.getUID(seq) for seq in found] if uid else found
+        self.sendUntaggedResponse(b"".join([b"SEARCH"] + [b" %d" % (n,) for n in numbers]))
+        self.sendPositiveResponse(tag, b"SEARCH completed")
+
+    def _search_failed(self, failure: Failure, tag: bytes) -> None:
+        if failure.check(BadSearch):
+            self.sendBadResponse(tag, b"SEARCH: " + str(failure.value).encode("ascii", "replace"))
+            return
+        log.failure("IMAP SEARCH failed", failure)
+        self.sendNegativeResponse(tag, b"SEARCH failed: the mailbox could not be searched")
 
     # Updates from elsewhere
 
