@@ -14,12 +14,15 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.append import Appender
 from tempmail.imap.server import TempmailIMAPServer
+from tempmail.parsing import parse_message
 from tempmail.publishing import PublishingMailStore
 from tempmail.testing import MemoryMailStore, RecordingEventHub, inline_access
 from tests.support import fired, incoming
 
 BOX = "bob@tempmail.local"
+MAX_APPEND = 4096
 RAW = (
     "From: Alice <alice@sender.test>\r\nTo: bob@tempmail.local\r\n"
     "Subject: Grüße\r\nDate: Mon, 01 Jan 2024 10:00:00 +0000\r\n\r\nhello\r\n"
@@ -28,11 +31,21 @@ RAW = (
 
 def run_now(steps: Iterator[object]) -> Deferred[None]:
     """
-    Twisted's writing scheduler, without the reactor: every step at once.
+    Twisted's writing scheduler, without the reactor: every step at once,
+    waiting only where a step is a Deferred not fired yet (a literal being
+    produced), so the bytes come out in order.
     """
-    for _ in steps:
-        pass
-    return succeed(None)
+    done: Deferred[None] = Deferred()
+
+    def go(_: object = None) -> None:
+        for step in steps:
+            if isinstance(step, Deferred) and not step.called:
+                step.addCallback(go)
+                return
+        done.callback(None)
+
+    go()
+    return done
 
 
 def claim(s: Session, password: str = "right-password") -> None:
@@ -51,6 +64,8 @@ class Session:
         self.server = TempmailIMAPServer(scheduler=run_now)
         self.server.callLater = self.clock.callLater  # type: ignore[method-assign,assignment]
         self.server.portal = portal
+        self.server.appender = Appender(lambda raw: succeed(parse_message(raw)), self.clock)
+        self.server.max_append = MAX_APPEND
         self.transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 5000))
         self.server.makeConnection(self.transport)
         self.read()

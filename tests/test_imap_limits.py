@@ -9,11 +9,14 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
+from tempmail.parsing import parse_message
 from tempmail.testing import MemoryMailStore, RecordingEventHub, inline_access
 
 
@@ -22,7 +25,8 @@ def factory(clock: Clock, **limits: float) -> IMAPServerFactory:
     access = inline_access(store, clock)
     portal = Portal(MailRealm(store, access, RecordingEventHub()))
     portal.registerChecker(AccessChecker(access))
-    return IMAPServerFactory(portal, IMAPLimits(**limits), clock)  # type: ignore[arg-type]
+    appender = Appender(lambda raw: succeed(parse_message(raw)), clock)
+    return IMAPServerFactory(portal, IMAPLimits(**limits), clock, appender)  # type: ignore[arg-type]
 
 
 def connect(f: IMAPServerFactory, host: str) -> tuple[Any, StringTransport]:

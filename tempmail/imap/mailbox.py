@@ -95,18 +95,7 @@ class SessionMailbox:
         raise imap4.MailboxException("INBOX cannot be deleted")
 
     def requestStatus(self, names: list[str]) -> Deferred[dict[str, int]]:
-        return Deferred.fromCoroutine(self._status(names))
-
-    async def _status(self, names: list[str]) -> dict[str, int]:
-        state = await self.account.store.open_mailbox(self.account.mailbox)
-        values = {
-            "MESSAGES": state.exists,
-            "RECENT": 0,
-            "UIDNEXT": state.uid_next,
-            "UIDVALIDITY": state.uid_validity,
-            "UNSEEN": state.unseen,
-        }
-        return {name: values[name.upper()] for name in names if name.upper() in values}
+        return Deferred.fromCoroutine(self.account.status([name.upper() for name in names]))
 
     # Listeners and events
 
@@ -257,4 +246,5 @@ class SessionMailbox:
         return self.take_pending()
 
     def addMessage(self, message: object, flags: object = (), date: object = None) -> None:
-        raise imap4.MailboxException("APPEND is not served yet")
+        # APPEND and COPY go through tempmail.imap.commands, never here.
+        raise imap4.MailboxException("messages are added with APPEND")

@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 
 from tempmail.flags import SYSTEM_FLAGS
 from tempmail.imap.account import ClientLogin, LoginLimited, MailAccount
+from tempmail.imap.commands import MailboxCommands
 from tempmail.imap.search import CHARSETS, BadSearch
 from tempmail.interfaces import LockChanged
 
@@ -41,7 +42,7 @@ log = Logger()
 _TRAILING_LITERAL = re.compile(rb"\{(\d+)\}$")
 
 
-class TempmailIMAPServer(imap4.IMAP4Server):
+class TempmailIMAPServer(MailboxCommands):
     """
     One IMAP connection.
     """
@@ -64,6 +65,8 @@ class TempmailIMAPServer(imap4.IMAP4Server):
         caps[b"SASL-IR"] = None
         caps[b"UNSELECT"] = None
         caps[b"ID"] = None
+        caps[b"UIDPLUS"] = None
+        caps[b"APPENDLIMIT"] = [b"%d" % (self.max_append,)]
         return caps
 
     # Login
