@@ -10,6 +10,7 @@ L{SessionMailbox.pending} until the server may announce them
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -24,6 +25,10 @@ from tempmail.imap.search import parse_search
 from tempmail.imap.sequences import resolve
 from tempmail.models import MailboxState
 from tempmail.search import Criterion, HasFlag, Not
+
+# A message being fetched: its sequence number, the message, and whether
+# this FETCH is what marked it seen.
+Loaded = tuple[int, Message, bool]
 
 _MODES = {1: FlagMode.ADD, -1: FlagMode.REMOVE, 0: FlagMode.REPLACE}
 # How many UIDs one store call searches: a mailbox of any size is searched
@@ -156,24 +161,58 @@ class SessionMailbox:
     # Reads and writes
 
     def fetch(self, messages: imap4.MessageSet, uid: bool) -> Deferred[list[tuple[int, Message]]]:
+        # IMailbox asks for it; the server's FETCH reads in batches instead
+        # (tempmail.imap.fetching).
         return Deferred.fromCoroutine(self._fetch(resolve(self.uids, messages, bool(uid))))
 
     async def _fetch(self, wanted: list[tuple[int, int]]) -> list[tuple[int, Message]]:
+        loaded = await self.read_bodies(await self.summaries(wanted))
+        return [(seq, message) for seq, message, _ in loaded]
+
+    async def summaries(self, wanted: list[tuple[int, int]]) -> list[Loaded]:
+        """
+        The messages at those C{(sequence number, UID)} pairs (ascending)
+        that still exist, from their summaries alone.
+        """
         if not wanted:
             return []
-        store = self.account.store
-        summaries = {
+        found = {
             summary.uid: summary
-            for summary in await store.messages_by_uid(
+            for summary in await self.account.store.messages_by_uid(
                 self.account.mailbox, wanted[0][1], wanted[-1][1]
             )
         }
-        found = [(seq, summaries[uid]) for seq, uid in wanted if uid in summaries]
-        raws = await gatherResults([store.get_raw(summary.id) for _, summary in found])
+        return [(seq, Message(found[uid], b""), False) for seq, uid in wanted if uid in found]
+
+    async def read_bodies(self, loaded: list[Loaded]) -> list[Loaded]:
+        """
+        The same messages with their bytes (those deleted meanwhile left out).
+        """
+        raws = await gatherResults(
+            [self.account.store.get_raw(message.summary.id) for _, message, _ in loaded]
+        )
         return [
-            (seq, Message(summary, raw))
-            for (seq, summary), raw in zip(found, raws, strict=True)
+            (seq, Message(message.summary, raw), seen)
+            for (seq, message, seen), raw in zip(loaded, raws, strict=True)
             if raw is not None
+        ]
+
+    async def mark_seen(self, loaded: list[Loaded]) -> list[Loaded]:
+        """
+        Set C{\\Seen} on those not seen yet (a FETCH of their content);
+        those it was set on come back marked C{True}.
+        """
+        unseen = [
+            (seq, message.summary.uid) for seq, message, _ in loaded if not message.summary.seen
+        ]
+        if not unseen:
+            return loaded
+        stored = await self._store(unseen, [SEEN], FlagMode.ADD)
+        return [
+            (seq, Message(replace(message.summary, seen=True), message.raw), True)
+            if seq in stored and not message.summary.seen
+            else (seq, message, seen)
+            for seq, message, seen in loaded
         ]
 
     def search(self, query: list[Any], uid: bool) -> Deferred[list[int]]:

@@ -33,6 +33,7 @@ from twisted.python.failure import Failure
 from tempmail.flags import SYSTEM_FLAGS
 from tempmail.imap.account import ClientLogin, LoginLimited, MailAccount
 from tempmail.imap.commands import MailboxCommands
+from tempmail.imap.fetching import FetchCommands
 from tempmail.imap.search import CHARSETS, BadSearch
 from tempmail.interfaces import LockChanged
 
@@ -42,7 +43,7 @@ log = Logger()
 _TRAILING_LITERAL = re.compile(rb"\{(\d+)\}$")
 
 
-class TempmailIMAPServer(MailboxCommands):
+class TempmailIMAPServer(MailboxCommands, FetchCommands):
     """
     One IMAP connection.
     """
