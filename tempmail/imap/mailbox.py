@@ -10,6 +10,7 @@ L{SessionMailbox.pending} until the server may announce them
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from typing import Any
 
@@ -227,14 +228,17 @@ class SessionMailbox:
 
     async def _search(self, criterion: Criterion, first_only: bool = False) -> list[int]:
         uids = list(self.uids)
-        positions = {uid: seq for seq, uid in enumerate(uids, 1)}
         found: list[int] = []
         for start in range(0, len(uids), SEARCH_BATCH):
             batch = uids[start : start + SEARCH_BATCH]
             matched = await self.account.store.search_uids(
                 self.account.mailbox, criterion, batch[0], batch[-1]
             )
-            found.extend(positions[uid] for uid in matched if uid in positions)
+            # A UID the session does not know (yet) is not reported.
+            for uid in matched:
+                at = bisect_left(batch, uid)
+                if at < len(batch) and batch[at] == uid:
+                    found.append(start + at + 1)
             if first_only and found:
                 return found[:1]
         return found
