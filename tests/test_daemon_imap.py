@@ -80,3 +80,29 @@ def test_idle_hears_an_smtp_arrival(daemon: DaemonFactory) -> None:
         assert client.readline() == b"i1 OK IDLE terminated\r\n"
     finally:
         client.logout()
+
+
+def test_search_copy_append_and_seen_reaches_rest(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+    client = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=10)
+    try:
+        client.login("bob", "anything")
+        client.select("INBOX")
+        typ, data = client.append("INBOX", "(\\Flagged)", None, b"Subject: saved\r\n\r\nmine\r\n")
+        assert typ == "OK" and b"[APPENDUID " in data[0]
+        assert client.uid("SEARCH", "SUBJECT", '"over SMTP"') == ("OK", [b"1"])
+        assert client.search(None, "FLAGGED", "BODY", "mine") == ("OK", [b"2"])
+        assert client.search("UTF-8", "NOT", "FROM", "a@sender") == ("OK", [b"2"])
+        # imaplib's uid() answers with FETCH responses; the tagged line holds COPYUID.
+        typ, data = client._simple_command("UID", "COPY", "1", "INBOX")
+        assert typ == "OK" and data[0].endswith(b" 1 3] COPY completed")
+        # Reading the body sets \Seen, which REST reports as seen.
+        client.fetch("1", "(BODY[TEXT])")
+        emails = server.get_json("/api/emails/bob@tempmail.local")["emails"]
+        assert len(emails) == 3
+        assert [e["seen"] for e in emails if e["subject"] == "saved"] == [False]
+        assert sorted(e["seen"] for e in emails if e["subject"] == "over SMTP") == [False, True]
+    finally:
+        client.logout()
