@@ -201,6 +201,13 @@ class IMessageStore(IStore):
         (1-based; C{None}: to the end), ascending by UID.
         """
 
+    def raws_by_id(ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        """
+        Return the exact raw bytes of those messages that exist, by id: a
+        batch of L{get_raw} in one read (IMAP FETCH asks for a few
+        megabytes at a time).
+        """
+
     def search_uids(
         mailbox: str, criterion: Criterion, first: int, last: int
     ) -> Deferred[list[int]]:

@@ -169,6 +169,9 @@ class PublishingMailStore:
     ) -> Deferred[list[MessageSummary]]:
         return self.store.messages_by_uid(mailbox, first, last)
 
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return self.store.raws_by_id(ids)
+
     def search_uids(
         self, mailbox: str, criterion: Criterion, first: int, last: int
     ) -> Deferred[list[int]]:

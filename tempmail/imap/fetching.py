@@ -116,7 +116,11 @@ class FetchCommands(imap4.IMAP4Server):
     async def _fetch(self, wanted: list[tuple[int, int]], query: list[Any], uid: bool) -> None:
         needs_raw = any(item.type not in _SUMMARY_ITEMS for item in query)
         marks_seen = self.mbox.isWriteable() and any(_marks_seen(item) for item in query)
-        with_flags = [*query, imap4._FetchParser.Flags()]
+        # What a message this FETCH marked seen is answered with: its new
+        # flags too, unless they were asked for.
+        with_flags = query
+        if not any(item.type == "flags" for item in query):
+            with_flags = [*query, imap4._FetchParser.Flags()]
         pressure = _Backpressure()
         self.transport.registerProducer(pressure, True)
         try:
@@ -128,13 +132,30 @@ class FetchCommands(imap4.IMAP4Server):
                 for group in _by_size(loaded, FETCH_BYTES) if needs_raw else [loaded]:
                     if needs_raw:
                         group = await self.mbox.read_bodies(group)
-                    for seq, message, became_seen in group:
-                        wants_flags = became_seen and not any(i.type == "flags" for i in query)
-                        items = with_flags if wants_flags else query
-                        await self.spewMessage(seq, message, items, uid)
-                        await pressure.wait()
+                    self.transport.write(
+                        b"".join(
+                            self._response(seq, message, with_flags if seen else query, uid)
+                            for seq, message, seen in group
+                        )
+                    )
+                    await pressure.wait()
         finally:
             self.transport.unregisterProducer()
+
+    def _response(self, seq: int, message: Message, query: list[Any], uid: bool) -> bytes:
+        """
+        One message's FETCH response (every item is written at once: none
+        of them needs to wait).
+        """
+        items: list[bytes] = []
+        for item in query:
+            if item.type == "body":
+                self.spew_body(item, seq, message, items.append)
+            else:
+                getattr(self, "spew_" + item.type)(seq, message, items.append, None)
+        if uid and not any(item.type == "uid" for item in query):
+            self.spew_uid(seq, message, items.append, None)
+        return b"* %d FETCH (" % (seq,) + b" ".join(items) + b")\r\n"
 
     def _fetched(self, _: None, tag: bytes) -> None:
         self._end_fetch()

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from dataclasses import replace
 from typing import Any
 
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred
 from twisted.mail import imap4
 from zope.interface import implementer
 
@@ -189,13 +189,11 @@ class SessionMailbox:
         """
         The same messages with their bytes (those deleted meanwhile left out).
         """
-        raws = await gatherResults(
-            [self.account.store.get_raw(message.summary.id) for _, message, _ in loaded]
-        )
+        raws = await self.account.store.raws_by_id([m.summary.id for _, m, _ in loaded])
         return [
-            (seq, Message(message.summary, raw), seen)
-            for (seq, message, seen), raw in zip(loaded, raws, strict=True)
-            if raw is not None
+            (seq, Message(message.summary, raws[message.summary.id]), seen)
+            for seq, message, seen in loaded
+            if message.summary.id in raws
         ]
 
     async def mark_seen(self, loaded: list[Loaded]) -> list[Loaded]:

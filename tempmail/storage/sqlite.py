@@ -218,6 +218,9 @@ class SQLiteMailStore:
     ) -> Deferred[list[MessageSummary]]:
         return self._run(sqlite_flags.messages_by_sequence, mailbox, first, last)
 
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return self._run(sqlite_flags.raws_by_id, list(ids))
+
     def search_uids(
         self, mailbox: str, criterion: Criterion, first: int, last: int
     ) -> Deferred[list[int]]:

@@ -247,6 +247,9 @@ class MemoryMessages(MemoryState):
         ordered = self._ordered(mailbox)
         return succeed(ordered[max(first - 1, 0) : None if last is None else max(last, 0)])
 
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return succeed({id: self._raw[id] for id in ids if id in self._raw})
+
     def search_uids(
         self, mailbox: str, criterion: Criterion, first: int, last: int
     ) -> Deferred[list[int]]:
