@@ -106,3 +106,25 @@ def test_search_copy_append_and_seen_reaches_rest(daemon: DaemonFactory) -> None
         assert sorted(e["seen"] for e in emails if e["subject"] == "over SMTP") == [False, True]
     finally:
         client.logout()
+
+
+def test_curl_searches_and_asks_status(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW.replace(b"SMTP", b"else"))
+    base = f"imap://127.0.0.1:{server.ports['imap']}/"
+
+    def curl(*args: str) -> bytes:
+        done = subprocess.run(
+            ["curl", "-s", "--user", "bob@tempmail.local:anything", *args],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert curl(base + "INBOX?SUBJECT%20else") == b"* SEARCH 2\r\n"
+    status = curl(base, "-X", "STATUS INBOX (MESSAGES UNSEEN)")
+    assert status == b"* STATUS INBOX (MESSAGES 2 UNSEEN 2)\r\n"
