@@ -128,3 +128,52 @@ def test_curl_searches_and_asks_status(daemon: DaemonFactory) -> None:
     assert curl(base + "INBOX?SUBJECT%20else") == b"* SEARCH 2\r\n"
     status = curl(base, "-X", "STATUS INBOX (MESSAGES UNSEEN)")
     assert status == b"* STATUS INBOX (MESSAGES 2 UNSEEN 2)\r\n"
+
+
+def test_a_claimed_mailbox_over_imap(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    password = "a long enough password"
+    claimed = server.send_json(
+        "POST", "/api/mailbox/bob@tempmail.local/claim", {"password": password}
+    )
+    assert claimed.status == 200, claimed.body
+    token = claimed.json()["token"]
+    port = server.ports["imap"]
+    for secret in (password, token):
+        client = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+        assert client.login("bob", secret)[0] == "OK"
+        client.logout()
+    client = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    try:
+        answers = []
+        for _ in range(8):
+            try:
+                client.login("bob", "wrong")
+            except imaplib.IMAP4.error as refused:
+                answers.append(str(refused))
+        assert "[AUTHENTICATIONFAILED]" in answers[0]
+        assert "[UNAVAILABLE]" in answers[-1]
+        # The REST API counts the same failures.
+        assert server.http("GET", "/api/emails/bob@tempmail.local?password=wrong").status == 429
+    finally:
+        client.logout()
+
+
+def test_idle_hears_a_rest_deletion(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="tempmail.local")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+        smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
+    client = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=10)
+    try:
+        client.login("bob", "anything")
+        client.select("INBOX")
+        client.send(b"i1 IDLE\r\n")
+        assert client.readline().startswith(b"+")
+        oldest = server.get_json("/api/emails/bob@tempmail.local")["emails"][-1]["id"]
+        assert server.http("DELETE", f"/api/email/{oldest}").status == 200
+        assert client.readline() == b"* 1 EXPUNGE\r\n"
+        client.send(b"DONE\r\n")
+        assert client.readline() == b"i1 OK IDLE terminated\r\n"
+    finally:
+        client.logout()

@@ -15,6 +15,9 @@ The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
     US-ASCII with C{NO [BADCHARSET]}, and answers bad keys with BAD.
   - When the credentials stop opening the mailbox (a claim, release or
     password change), the session ends with C{* BYE}.
+
+FETCH is L{tempmail.imap.fetching}'s, and APPEND, COPY, UID EXPUNGE,
+STATUS, LIST and NAMESPACE are L{tempmail.imap.commands}'.
 """
 
 from __future__ import annotations
