@@ -300,6 +300,7 @@ def _imap_service(
         login_timeout=settings.imap_login_timeout,
         idle_timeout=settings.imap_idle_timeout,
         max_literal=settings.imap_max_literal,
+        max_line_length=settings.imap_max_line_length,
         max_append=settings.max_message_size,
     )
     appender = Appender(lambda raw: parse_workers.run(parse_message, raw), reactor)

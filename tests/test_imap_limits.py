@@ -74,3 +74,27 @@ def test_literal_limit_is_bad_not_a_drop() -> None:
     assert transport.value().startswith(b"a BAD") and not transport.disconnecting
     protocol.connectionLost(None)
     clock.advance(3600)
+
+
+def test_an_overlong_line_is_bad_not_a_drop() -> None:
+    clock = Clock()
+    f = factory(clock, max_line_length=100)
+    protocol, transport = connect(f, "192.0.2.1")
+    transport.clear()
+    # The whole line at once, with the next command behind it.
+    protocol.dataReceived(b"a NOOP " + b"x" * 200 + b"\r\nb NOOP\r\n")
+    clock.advance(0)
+    assert transport.value() == (
+        b"a BAD command line longer than 100 bytes\r\nb OK NOOP completed\r\n"
+    )
+    transport.clear()
+    # A line that arrives in pieces is skipped as it comes.
+    protocol.dataReceived(b"c NOOP " + b"y" * 150)
+    protocol.dataReceived(b"y" * 150)
+    assert transport.value() == b""
+    protocol.dataReceived(b"yy\r\nd NOOP\r\n")
+    assert transport.value() == (
+        b"c BAD command line longer than 100 bytes\r\nd OK NOOP completed\r\n"
+    )
+    assert not transport.disconnecting
+    protocol.connectionLost(None)

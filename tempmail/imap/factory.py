@@ -35,6 +35,7 @@ class IMAPLimits:
     @ivar idle_timeout: seconds of silence allowed after login (RFC 3501
         asks for at least 30 minutes).
     @ivar max_literal: the largest literal accepted, in bytes.
+    @ivar max_line_length: the longest command line accepted, in bytes.
     @ivar max_append: the largest message APPEND accepts, in bytes (the
         SMTP limit, C{MAX_MESSAGE_SIZE}).
     """
@@ -44,6 +45,7 @@ class IMAPLimits:
     login_timeout: float = 60.0
     idle_timeout: float = 1800.0
     max_literal: int = 10 * 1024 * 1024
+    max_line_length: int = 64 * 1024
     max_append: int = 25 * 1024 * 1024
 
 
@@ -89,6 +91,7 @@ class IMAPServerFactory(ServerFactory):
         session.timeOut = int(self.limits.login_timeout)
         session.POSTAUTH_TIMEOUT = int(self.limits.idle_timeout)
         session._literalStringLimit = self.limits.max_literal
+        session.MAX_LENGTH = self.limits.max_line_length
         session.max_append = self.limits.max_append
         session.appender = self.appender
         self.sessions[host] += 1

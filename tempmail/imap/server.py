@@ -15,6 +15,8 @@ The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
     US-ASCII with C{NO [BADCHARSET]}, and answers bad keys with BAD.
   - When the credentials stop opening the mailbox (a claim, release or
     password change), the session ends with C{* BYE}.
+  - A command line longer than C{MAX_LENGTH} is skipped to its end and
+    answered BAD; Twisted would drop the connection.
 
 FETCH is L{tempmail.imap.fetching}'s, and APPEND, COPY, UID EXPUNGE,
 STATUS, LIST and NAMESPACE are L{tempmail.imap.commands}'.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import binascii
 import re
 from base64 import b64decode
+from collections.abc import Callable
 from typing import Any
 
 from twisted.cred.error import UnauthorizedLogin
@@ -44,6 +47,23 @@ log = Logger()
 
 # A literal at the end of a line of search keys: the rest follows it.
 _TRAILING_LITERAL = re.compile(rb"\{(\d+)\}$")
+
+
+class _LineSkipper:
+    """
+    Stands in for a literal while the rest of an overlong line arrives:
+    drops it, and hands back what follows the line's end.
+    """
+
+    def __init__(self, done: Callable[[], None]) -> None:
+        self._done = done
+
+    def write(self, data: bytes) -> bytes | None:
+        end = data.find(b"\n")
+        if end < 0:
+            return None
+        self._done()
+        return data[end + 1 :]
 
 
 class TempmailIMAPServer(MailboxCommands, FetchCommands):
@@ -185,6 +205,27 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
     unauth_ID = (do_ID, imap4.IMAP4Server.arg_line)
     auth_ID = unauth_ID
     select_ID = unauth_ID
+
+    # Overlong lines
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        tag = line.split(b" ", 1)[0][:64] if line[:1].isalnum() else b"*"
+        end = line.find(b"\n")
+        if end >= 0:
+            self._too_long(tag)
+            # Twisted's line reader stops after this call: go on with what
+            # followed the long line once this turn of the reactor is done.
+            self.callLater(0, self.dataReceived, line[end + 1 :])  # type: ignore[call-arg]
+            return
+        # Skip the rest of the line as it comes, then answer.
+        self._pendingLiteral = _LineSkipper(lambda: self._too_long(tag))
+        self.setRawMode()
+
+    def _too_long(self, tag: bytes) -> None:
+        self.sendBadResponse(
+            tag if tag != b"*" else None,
+            b"command line longer than %d bytes" % (self.MAX_LENGTH,),
+        )
 
     # Search
 
