@@ -99,7 +99,7 @@ class FetchCommands(imap4.IMAP4Server):
         self, tag: bytes, messages: imap4.MessageSet, query: list[Any], uid: int = 0
     ) -> None:
         if not query:
-            self.sendPositiveResponse(tag, b"FETCH completed")
+            self.sendBadResponse(tag, b"FETCH needs the items to fetch")
             return
         wanted = resolve(self.mbox.uids, messages, bool(uid))
         self._oldTimeout = self.setTimeout(None)

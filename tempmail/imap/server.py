@@ -17,6 +17,9 @@ The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
     password change), the session ends with C{* BYE}.
   - A command line longer than C{MAX_LENGTH} is skipped to its end and
     answered BAD; Twisted would drop the connection.
+  - Arguments that Twisted's parsers choke on (a missing argument, a
+    malformed FETCH item) are answered BAD as a syntax error, not as a
+    "Server error" with a traceback in the log.
 
 FETCH is L{tempmail.imap.fetching}'s, and APPEND, COPY, UID EXPUNGE,
 STATUS, LIST and NAMESPACE are L{tempmail.imap.commands}'.
@@ -38,7 +41,7 @@ from twisted.python.failure import Failure
 
 from tempmail.flags import SYSTEM_FLAGS
 from tempmail.imap.account import ClientLogin, LoginLimited, MailAccount
-from tempmail.imap.commands import MailboxCommands
+from tempmail.imap.commands import MailboxCommands, MessageTooBig
 from tempmail.imap.fetching import FetchCommands
 from tempmail.imap.search import CHARSETS, BadSearch
 from tempmail.interfaces import LockChanged
@@ -47,6 +50,48 @@ log = Logger()
 
 # A literal at the end of a line of search keys: the rest follows it.
 _TRAILING_LITERAL = re.compile(rb"\{(\d+)\}$")
+
+
+_STORE_MODES = frozenset(
+    sign + b"FLAGS" + silent for sign in (b"", b"+", b"-") for silent in (b"", b".SILENT")
+)
+
+# What the argument parsers raise on purpose; anything else they raise is
+# malformed input too, reported as a syntax error.
+_PROTOCOL_ERRORS = (
+    imap4.IllegalClientResponse,
+    imap4.IllegalOperation,
+    imap4.IllegalMailboxEncoding,
+    MessageTooBig,
+)
+
+
+def _syntax_error(failure: Failure) -> Failure:
+    if failure.check(*_PROTOCOL_ERRORS):
+        return failure
+    return Failure(imap4.IllegalClientResponse(f"malformed arguments: {failure.value}"))
+
+
+def _checked(parse: Callable[[Any, bytes], Any]) -> Callable[[Any, bytes], Any]:
+    """
+    An argument parser whose unexpected failures are syntax errors.
+    """
+    if getattr(parse, "checked", False):
+        return parse
+
+    def checked(server: Any, line: bytes) -> Any:
+        if line is None:
+            raise imap4.IllegalClientResponse("missing arguments")
+        try:
+            result = parse(server, line)
+        except Exception:
+            _syntax_error(Failure()).raiseException()
+        if isinstance(result, Deferred):
+            result.addErrback(_syntax_error)
+        return result
+
+    checked.checked = True  # type: ignore[attr-defined]
+    return checked
 
 
 class _LineSkipper:
@@ -205,6 +250,31 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
     unauth_ID = (do_ID, imap4.IMAP4Server.arg_line)
     auth_ID = unauth_ID
     select_ID = unauth_ID
+
+    # Arguments
+
+    def _IMAP4Server__doCommand(
+        self, tag: bytes, handler: Any, args: list[Any], parseargs: Any, line: bytes, uid: Any
+    ) -> None:
+        parsers = tuple(_checked(arg) if callable(arg) else arg for arg in parseargs)
+        imap4.IMAP4Server._IMAP4Server__doCommand(  # type: ignore[attr-defined]
+            self, tag, handler, args, parsers, line, uid
+        )
+
+    def do_STORE(
+        self, tag: bytes, messages: imap4.MessageSet, mode: bytes, flags: list[bytes], uid: int = 0
+    ) -> None:
+        if mode.upper() not in _STORE_MODES:
+            self.sendBadResponse(tag, b"STORE takes FLAGS, +FLAGS or -FLAGS (and .SILENT)")
+            return
+        super().do_STORE(tag, messages, mode, flags, uid)
+
+    select_STORE = (  # type: ignore[assignment]
+        do_STORE,
+        imap4.IMAP4Server.arg_seqset,
+        imap4.IMAP4Server.arg_atom,
+        imap4.IMAP4Server.arg_flaglist,
+    )
 
     # Overlong lines
 
