@@ -9,8 +9,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from twisted.internet.defer import fail
 
 from tempmail.events import EventKind
+from tempmail.interfaces import StorageUnavailable
 from tests.imap_session import MAX_APPEND, RAW, Session, selected
 
 
@@ -130,3 +132,16 @@ def test_other_mailboxes_are_no_never_bad(session: Session, command: bytes) -> N
     session.send(b"l LOGIN bob x")
     assert session.send(b"a " + command).startswith(b"a NO ")
     assert session.send(b"b NOOP") == b"b OK NOOP completed\r\n"
+
+
+def test_a_failed_copy_or_append_is_no_not_bad(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    selected(session)
+    monkeypatch.setattr(
+        session.store, "deliver", lambda message: fail(StorageUnavailable("disk full"))
+    )
+    # Twisted answers a failed COPY with a str, which becomes BAD (twisted#10280).
+    assert session.send(b"a COPY 1 INBOX") == b"a NO [UNAVAILABLE] COPY failed; try again\r\n"
+    assert append(session, RAW, tag=b"b") == b"b NO [UNAVAILABLE] APPEND failed; try again\r\n"
+    assert session.send(b"c NOOP") == b"c OK NOOP completed\r\n"

@@ -13,6 +13,8 @@ import pytest
 
 from tempmail.events import EventKind
 from tempmail.imap import fetching, mailbox
+from tempmail.imap.message import Part
+from tempmail.imap.sections import Entity
 from tests.imap_session import BOX, Session, selected
 
 COMPLEX = (
@@ -239,3 +241,13 @@ def test_fetch_and_search_read_in_batches(
     assert session.send(b"s SEARCH ALL").startswith(b"* SEARCH 1 2 3 4 5 6 7\r\n")
     assert [call[0] for call in search.calls] == [BOX] * 3
     assert [call[2:] for call in search.calls] == [(1, 3), (4, 6), (7, 7)]
+
+
+def test_parts_answer_headers_asked_by_str_or_bytes_names() -> None:
+    # Twisted asks with lower-case str names and with upper-case bytes.
+    part = Part(Entity(COMPLEX))
+    assert part.getHeaders(False, "subject", b"X-TWICE") == {"subject": "Mixed", "x-twice": "1"}
+    assert "subject" not in part.getHeaders(True, b"SUBJECT")
+    assert part.getSubPart(0).getBodyFile().read() == b"Gr\xc3\xbc\xc3\x9fe\r\nline two"
+    with pytest.raises(IndexError):
+        part.getSubPart(3)
