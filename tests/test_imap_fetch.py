@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred
 
 from tempmail.events import EventKind
 from tempmail.imap import fetching, mailbox
@@ -251,3 +252,33 @@ def test_parts_answer_headers_asked_by_str_or_bytes_names() -> None:
     assert part.getSubPart(0).getBodyFile().read() == b"Gr\xc3\xbc\xc3\x9fe\r\nline two"
     with pytest.raises(IndexError):
         part.getSubPart(3)
+
+
+def test_fetch_waits_while_the_client_is_not_reading(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetching, "FETCH_BYTES", 1)
+    gates: list[Deferred[None]] = []
+    read_bodies = session.server.mbox.read_bodies
+
+    async def held(group: Any) -> Any:
+        gate: Deferred[None] = Deferred()
+        gates.append(gate)
+        await gate
+        return await read_bodies(group)
+
+    monkeypatch.setattr(session.server.mbox, "read_bodies", held)
+    session.server.dataReceived(b"f FETCH 1:3 (BODY.PEEK[TEXT])\r\n")
+    producer = session.transport.producer
+    assert producer is not None and len(gates) == 1
+    producer.pauseProducing()
+    gates[0].callback(None)
+    # One message written; the next is not read while the client is slow.
+    assert session.transport.value().count(b" FETCH (") == 1 and len(gates) == 1
+    producer.resumeProducing()
+    assert len(gates) == 2
+    gates[1].callback(None)
+    gates[2].callback(None)
+    reply = session.transport.value()
+    assert reply.count(b" FETCH (") == 3 and reply.endswith(b"f OK FETCH completed\r\n")
+    assert session.transport.producer is None

@@ -69,6 +69,7 @@ class _Backpressure:
 
     def __init__(self) -> None:
         self._paused: Deferred[None] | None = None
+        self.stopped = False
 
     def pauseProducing(self) -> None:
         if self._paused is None:
@@ -79,7 +80,10 @@ class _Backpressure:
         if paused is not None:
             paused.callback(None)
 
-    stopProducing = resumeProducing
+    def stopProducing(self) -> None:
+        # The connection is gone: nothing more is worth reading.
+        self.stopped = True
+        self.resumeProducing()
 
     async def wait(self) -> None:
         if self._paused is not None:
@@ -139,6 +143,8 @@ class FetchCommands(imap4.IMAP4Server):
                         )
                     )
                     await pressure.wait()
+                    if pressure.stopped:
+                        return
         finally:
             self.transport.unregisterProducer()
 
