@@ -282,3 +282,18 @@ def test_fetch_waits_while_the_client_is_not_reading(
     reply = session.transport.value()
     assert reply.count(b" FETCH (") == 3 and reply.endswith(b"f OK FETCH completed\r\n")
     assert session.transport.producer is None
+
+
+def test_sparse_sets_read_only_what_they_name(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(5):
+        session.deliver(UNTYPED)
+    session.send(b"n NOOP")
+    by_uid = Recording(session.store.messages_by_uid)
+    monkeypatch.setattr(session.store, "messages_by_uid", by_uid)
+    assert fetch(session, b"UID", b"1,7:8").count(b" FETCH (") == 3
+    assert [call[1:] for call in by_uid.calls] == [(1, 1), (7, 8)]
+    by_uid.calls.clear()
+    assert b"[COPYUID" in session.send(b"c COPY 2,8 INBOX")
+    assert [call[1:] for call in by_uid.calls] == [(2, 2), (8, 8)]

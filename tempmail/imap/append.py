@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from tempmail.flags import SEEN, FlagMode, normalise_flags
 from tempmail.imap.account import MailAccount
+from tempmail.imap.sequences import runs
 from tempmail.models import Envelope, IncomingMessage, ParsedMessage
 from tempmail.times import clock_now
 
@@ -68,26 +69,30 @@ class Appender:
         kept = normalise_flags(flag for flag in flags if flag.lower() != _RECENT)
         return await self._file(account, raw, kept, when or clock_now(self.clock))
 
-    async def copy(self, account: MailAccount, uids: Sequence[int]) -> list[tuple[int, int]]:
+    async def copy(
+        self, account: MailAccount, wanted: Sequence[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
         """
-        Copy the messages with C{uids} (ascending), keeping their flags and
-        received time; return the C{(old UID, new UID)} pairs of those
-        still there.
+        Copy the messages at those C{(sequence number, UID)} pairs
+        (ascending), keeping their flags and received time; return the
+        C{(old UID, new UID)} pairs of those still there.
         """
         copied: list[tuple[int, int]] = []
-        for start in range(0, len(uids), COPY_BATCH):
-            batch = uids[start : start + COPY_BATCH]
-            wanted = set(batch)
-            summaries = await account.store.messages_by_uid(account.mailbox, batch[0], batch[-1])
-            for summary in summaries:
-                if summary.uid not in wanted:
-                    continue
-                raw = await account.store.get_raw(summary.id)
-                if raw is None:
-                    continue
-                flags = frozenset(summary.flags) | ({SEEN} if summary.seen else set())
-                uid = await self._file(account, raw, flags, summary.received_at)
-                copied.append((summary.uid, uid))
+        for start in range(0, len(wanted), COPY_BATCH):
+            for run in runs(wanted[start : start + COPY_BATCH]):
+                uids = {uid for _, uid in run}
+                summaries = await account.store.messages_by_uid(
+                    account.mailbox, run[0][1], run[-1][1]
+                )
+                for summary in summaries:
+                    if summary.uid not in uids:
+                        continue
+                    raw = await account.store.get_raw(summary.id)
+                    if raw is None:
+                        continue
+                    flags = frozenset(summary.flags) | ({SEEN} if summary.seen else set())
+                    uid = await self._file(account, raw, flags, summary.received_at)
+                    copied.append((summary.uid, uid))
         return copied
 
 

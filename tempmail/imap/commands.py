@@ -150,15 +150,15 @@ class MailboxCommands(imap4.IMAP4Server):
         if not _is_inbox(mailbox):
             self.sendNegativeResponse(tag, b"[TRYCREATE] only INBOX exists here")
             return
-        uids = [u for _, u in resolve(self.mbox.uids, messages, bool(uid))]
-        Deferred.fromCoroutine(self._copy(uids)).addCallbacks(
+        wanted = resolve(self.mbox.uids, messages, bool(uid))
+        Deferred.fromCoroutine(self._copy(wanted)).addCallbacks(
             lambda done: self.sendPositiveResponse(tag, done),
             self._store_failed,
             errbackArgs=(tag, b"COPY"),
         )
 
-    async def _copy(self, uids: list[int]) -> bytes:
-        pairs = await self.appender.copy(self.account, uids)
+    async def _copy(self, wanted: list[tuple[int, int]]) -> bytes:
+        pairs = await self.appender.copy(self.account, wanted)
         if not pairs:
             return b"COPY completed"
         sources = format_set([old for old, _ in pairs])

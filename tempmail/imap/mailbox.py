@@ -23,7 +23,7 @@ from tempmail.flags import SEEN, SYSTEM_FLAGS, FlagMode, InvalidFlag, normalise_
 from tempmail.imap.account import MailAccount
 from tempmail.imap.message import Message
 from tempmail.imap.search import parse_search
-from tempmail.imap.sequences import resolve
+from tempmail.imap.sequences import resolve, runs
 from tempmail.models import MailboxState
 from tempmail.search import Criterion, HasFlag, Not
 
@@ -175,14 +175,12 @@ class SessionMailbox:
         The messages at those C{(sequence number, UID)} pairs (ascending)
         that still exist, from their summaries alone.
         """
-        if not wanted:
-            return []
-        found = {
-            summary.uid: summary
+        found = {}
+        for run in runs(wanted):
             for summary in await self.account.store.messages_by_uid(
-                self.account.mailbox, wanted[0][1], wanted[-1][1]
-            )
-        }
+                self.account.mailbox, run[0][1], run[-1][1]
+            ):
+                found[summary.uid] = summary
         return [(seq, Message(found[uid], b""), False) for seq, uid in wanted if uid in found]
 
     async def read_bodies(self, loaded: list[Loaded]) -> list[Loaded]:

@@ -62,3 +62,19 @@ def uid_ranges(
         if start <= end:
             ranges.append((uids[start - 1], uids[end - 1]))
     return tuple(ranges)
+
+
+def runs(pairs: Sequence[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """
+    C{(sequence number, UID)} pairs split where the sequence numbers jump.
+
+    Within a run the session knows every UID between the first and the
+    last, so a store read of that UID range holds only what was asked.
+    """
+    split: list[list[tuple[int, int]]] = []
+    for pair in pairs:
+        if split and pair[0] == split[-1][-1][0] + 1:
+            split[-1].append(pair)
+        else:
+            split.append([pair])
+    return split
