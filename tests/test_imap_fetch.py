@@ -297,3 +297,13 @@ def test_sparse_sets_read_only_what_they_name(
     by_uid.calls.clear()
     assert b"[COPYUID" in session.send(b"c COPY 2,8 INBOX")
     assert [call[1:] for call in by_uid.calls] == [(2, 2), (8, 8)]
+
+
+def test_store_writes_in_batches(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mailbox, "STORE_BATCH", 2)
+    writes = Recording(session.store.store_flags)
+    monkeypatch.setattr(session.store, "store_flags", writes)
+    reply = session.send(b"s STORE 1:* +FLAGS (\\Flagged)")
+    assert reply.count(b"FLAGS (\\Flagged)") == 3 and reply.endswith(b"s OK STORE completed\r\n")
+    assert [list(call[1]) for call in writes.calls] == [[1, 2], [3]]
+    assert session.read() == b""  # its own writes are not echoed

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -24,7 +25,7 @@ from tempmail.imap.account import MailAccount
 from tempmail.imap.message import Message
 from tempmail.imap.search import parse_search
 from tempmail.imap.sequences import resolve, runs
-from tempmail.models import MailboxState
+from tempmail.models import FlagUpdate, MailboxGrant, MailboxState
 from tempmail.search import Criterion, HasFlag, Not
 
 # A message being fetched: its sequence number, the message, and whether
@@ -35,6 +36,8 @@ _MODES = {1: FlagMode.ADD, -1: FlagMode.REMOVE, 0: FlagMode.REPLACE}
 # How many UIDs one store call searches: a mailbox of any size is searched
 # in slices, so no call holds all of it.
 SEARCH_BATCH = 2000
+# How many messages one flag write changes (a STORE of 1:* is several).
+STORE_BATCH = 1000
 
 
 async def open_session_mailbox(account: MailAccount, writeable: bool) -> SessionMailbox:
@@ -262,17 +265,23 @@ class SessionMailbox:
             normalised = normalise_flags(flags)
         except InvalidFlag as invalid:
             raise imap4.IllegalClientResponse(str(invalid)) from None
-        seqs = {uid: seq for seq, uid in wanted}
-        updates = await self.account.write(
-            lambda grant: self.account.store.store_flags(grant, list(seqs), normalised, mode)
-        )
-        stored = {update.summary.uid: Message(update.summary, b"").getFlags() for update in updates}
-        self._written.update(
-            (uid, frozenset(flags))
-            for uid, flags in stored.items()
-            if any(u.changed for u in updates if u.summary.uid == uid)
-        )
-        return {seqs[uid]: flags for uid, flags in stored.items()}
+        stored: dict[int, list[str]] = {}
+        for start in range(0, len(wanted), STORE_BATCH):
+            seqs = {uid: seq for seq, uid in wanted[start : start + STORE_BATCH]}
+            updates = await self.account.write(
+                partial(self._write_flags, list(seqs), normalised, mode)
+            )
+            for update in updates:
+                now = Message(update.summary, b"").getFlags()
+                stored[seqs[update.summary.uid]] = now
+                if update.changed:
+                    self._written.add((update.summary.uid, frozenset(now)))
+        return stored
+
+    def _write_flags(
+        self, uids: list[int], flags: frozenset[str], mode: FlagMode, grant: MailboxGrant
+    ) -> Deferred[list[FlagUpdate]]:
+        return self.account.store.store_flags(grant, uids, flags, mode)
 
     def expunge(self, uids: list[int] | None = None) -> Deferred[list[int]]:
         return Deferred.fromCoroutine(self._expunge(uids))
