@@ -145,3 +145,11 @@ def test_a_failed_copy_or_append_is_no_not_bad(
     assert session.send(b"a COPY 1 INBOX") == b"a NO [UNAVAILABLE] COPY failed; try again\r\n"
     assert append(session, RAW, tag=b"b") == b"b NO [UNAVAILABLE] APPEND failed; try again\r\n"
     assert session.send(b"c NOOP") == b"c OK NOOP completed\r\n"
+
+
+def test_expunge_numbers_each_after_the_ones_before(session: Session) -> None:
+    selected(session, count=5)
+    session.send(b"a STORE 2,4,5 +FLAGS.SILENT (\\Deleted)")
+    reply = session.send(b"b EXPUNGE")
+    assert reply == b"* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\nb OK EXPUNGE completed\r\n"
+    assert session.send(b"c UID SEARCH ALL").startswith(b"* SEARCH 1 3\r\n")

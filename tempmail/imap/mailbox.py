@@ -65,7 +65,7 @@ class SessionMailbox:
         self.state = state
         self.uids = uids
         self.writeable = writeable
-        self.pending: list[int] = []
+        self.pending: set[int] = set()
         # Flags this session wrote: their echo from the hub is not news.
         self._written: set[tuple[int, frozenset[str]]] = set()
         self._listeners: list[Any] = []
@@ -134,33 +134,45 @@ class SessionMailbox:
                 for listener in self._listeners:
                     listener.newMessages(len(self.uids), None)
         elif event.kind is EventKind.DELETION:
-            if summary.uid in self.uids and summary.uid not in self.pending:
-                self.pending.append(summary.uid)
+            if self._position(summary.uid) is not None and summary.uid not in self.pending:
+                self.pending.add(summary.uid)
                 for listener in self._listeners:
                     listener.expungePending()
-        elif event.kind is EventKind.FLAGS_CHANGED and summary.uid in self.uids:
-            written = (summary.uid, frozenset(Message(summary, b"").getFlags()))
+        elif event.kind is EventKind.FLAGS_CHANGED:
+            position = self._position(summary.uid)
+            if position is None:
+                return
+            flags = Message(summary, b"").getFlags()
+            written = (summary.uid, frozenset(flags))
             if written in self._written:
                 self._written.discard(written)
                 return
-            flags = Message(summary, b"").getFlags()
-            seq = self.uids.index(summary.uid) + 1
             for listener in self._listeners:
-                listener.flagsChanged({seq: flags})
+                listener.flagsChanged({position + 1: flags})
+
+    def _position(self, uid: int) -> int | None:
+        """
+        Where C{uid} is in the session's list (its sequence number less
+        one), if it is there.
+        """
+        at = bisect_left(self.uids, uid)
+        return at if at < len(self.uids) and self.uids[at] == uid else None
 
     def take_pending(self) -> list[int]:
         """
         Drop the messages deleted elsewhere from the session's view; return
         the sequence numbers to announce, in order.
         """
-        announced = []
-        for uid in sorted(self.pending):
-            if uid in self.uids:
-                index = self.uids.index(uid)
-                del self.uids[index]
-                announced.append(index + 1)
-        self.pending = []
-        return announced
+        gone = sorted(self.pending)
+        self.pending = set()
+        positions = [at for uid in gone if (at := self._position(uid)) is not None]
+        if len(positions) == 1:
+            del self.uids[positions[0]]
+        elif positions:
+            dropped = set(gone)
+            self.uids = [uid for uid in self.uids if uid not in dropped]
+        # Each EXPUNGE is numbered after the ones announced before it.
+        return [at - earlier + 1 for earlier, at in enumerate(positions)]
 
     # Reads and writes
 
@@ -290,7 +302,7 @@ class SessionMailbox:
         if not self.writeable:
             raise imap4.ReadOnlyMailbox("the mailbox was opened with EXAMINE")
         gone = await self.account.write(lambda grant: self.account.store.expunge(grant, uids))
-        self.pending.extend(summary.uid for summary in gone)
+        self.pending.update(summary.uid for summary in gone)
         return self.take_pending()
 
     def addMessage(self, message: object, flags: object = (), date: object = None) -> None:
