@@ -139,15 +139,15 @@ def test_fetchmail_downloads_every_message_exactly(seeded: Daemon, tmp_path: Pat
         assert raw == message(n).replace(b"\r\n", b"\n")
 
 
-def mbsync_config(server: Daemon, root: Path) -> Path:
-    (root / "mail").mkdir()
+def mbsync_config(server: Daemon, root: Path, sync: str = "Pull") -> Path:
+    (root / "mail").mkdir(exist_ok=True)
     config = root / "mbsyncrc"
     config.write_text(
         f"IMAPAccount tm\nHost 127.0.0.1\nPort {server.ports['imap']}\nUser {USER}\n"
         "Pass anything\nSSLType None\nAuthMechs LOGIN\n\n"
         "IMAPStore remote\nAccount tm\n\n"
         f"MaildirStore local\nPath {root}/mail/\nInbox {root}/mail/INBOX\n\n"
-        "Channel tm\nFar :remote:\nNear :local:\nPatterns INBOX\nSync Pull\n"
+        f"Channel tm\nFar :remote:\nNear :local:\nPatterns INBOX\nSync {sync}\n"
         "Create Near\nExpunge Near\nSyncState *\n"
     )
     return config
@@ -193,3 +193,29 @@ def test_mbsync_syncs_exactly_incrementally_and_follows_deletions(
     after = local_messages(tmp_path)
     assert sorted(after) == [n for n in range(COUNT) if n != 3]
     assert len(local_files(tmp_path)) == COUNT - 1
+
+
+def test_mbsync_pushes_flags_and_new_mail_back(seeded: Daemon, tmp_path: Path) -> None:
+    sync = ["mbsync", "-c", str(mbsync_config(seeded, tmp_path)), "tm"]
+    run(sync, tmp_path)
+    inbox = tmp_path / "mail" / "INBOX"
+    # Mark message 3 seen and flagged locally; write a new message locally.
+    (path,) = [p for p in inbox.glob("*/*") if seq_of(p.read_bytes()) == 3]
+    path.rename(inbox / "cur" / (path.name.split(":")[0] + ":2,FS"))
+    (inbox / "new" / "1.local.tempmail").write_bytes(
+        b"Subject: saved locally\nX-Seq: 999\n\nmine\n"
+    )
+    run(["mbsync", "-c", str(mbsync_config(seeded, tmp_path, "All")), "tm"], tmp_path)
+    emails = seeded.get_json(f"/api/emails/{USER}?limit=500")["emails"]
+    assert len(emails) == COUNT + 1
+    assert [e["seen"] for e in emails if e["subject"] == "plain 3"] == [True]
+    assert [e["subject"] for e in emails if e["subject"] == "saved locally"] == ["saved locally"]
+    client = imaplib.IMAP4("127.0.0.1", seeded.ports["imap"], timeout=30)
+    try:
+        client.login(USER, "anything")
+        client.select("INBOX")
+        assert client.search(None, "FLAGGED") == ("OK", [b"4"])
+        _, fetched = client.fetch(str(COUNT + 1), "(BODY.PEEK[TEXT])")
+        assert isinstance(fetched[0], tuple) and fetched[0][1] == b"mine\r\n"
+    finally:
+        client.logout()

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from twisted.internet.defer import fail
+from twisted.internet.defer import Deferred, fail
 
 from tempmail.events import EventKind
 from tempmail.interfaces import StorageUnavailable
@@ -153,3 +154,27 @@ def test_expunge_numbers_each_after_the_ones_before(session: Session) -> None:
     reply = session.send(b"b EXPUNGE")
     assert reply == b"* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\nb OK EXPUNGE completed\r\n"
     assert session.send(b"c UID SEARCH ALL").startswith(b"* SEARCH 1 3\r\n")
+
+
+def test_pipelined_commands_are_answered_in_order(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    selected(session)
+    held: list[Deferred[None]] = []
+    store_flags = session.store.store_flags
+
+    async def slow(*args: Any) -> Any:
+        gate: Deferred[None] = Deferred()
+        held.append(gate)
+        await gate
+        return await store_flags(*args)
+
+    monkeypatch.setattr(session.store, "store_flags", slow)
+    session.server.dataReceived(b"a STORE 1 +FLAGS (\\Flagged)\r\nb CHECK\r\nc NOOP\r\n")
+    # CHECK and NOOP wait for the STORE sent before them.
+    assert session.transport.value() == b""
+    held[0].callback(None)
+    assert session.read() == (
+        b"* 1 FETCH (FLAGS (\\Flagged))\r\na OK STORE completed\r\n"
+        b"b OK CHECK completed\r\nc OK NOOP completed\r\n"
+    )

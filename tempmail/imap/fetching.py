@@ -107,10 +107,6 @@ class FetchCommands(imap4.IMAP4Server):
             return
         wanted = resolve(self.mbox.uids, messages, bool(uid))
         self._oldTimeout = self.setTimeout(None)
-        # Other commands wait until the responses are written (as Twisted's
-        # FETCH does), so sequence numbers cannot move under them.
-        if self.blocked is None:
-            self.blocked = []  # type: ignore[assignment]
         Deferred.fromCoroutine(self._fetch(wanted, query, bool(uid))).addCallbacks(
             self._fetched, self._fetch_failed, callbackArgs=(tag,), errbackArgs=(tag,)
         )
@@ -166,13 +162,11 @@ class FetchCommands(imap4.IMAP4Server):
     def _fetched(self, _: None, tag: bytes) -> None:
         self._end_fetch()
         self.sendPositiveResponse(tag, b"FETCH completed")
-        self._unblock()
 
     def _fetch_failed(self, failure: Failure, tag: bytes) -> None:
         self._end_fetch()
         log.failure("IMAP FETCH failed", failure)
         self.sendNegativeResponse(tag, b"FETCH failed: the messages could not be read; try again")
-        self._unblock()
 
     def _end_fetch(self) -> None:
         self.setTimeout(self._oldTimeout)

@@ -17,6 +17,11 @@ The IMAP4rev1 protocol: Twisted's C{IMAP4Server}, with its gaps filled.
     password change), the session ends with C{* BYE}.
   - A command line longer than C{MAX_LENGTH} is skipped to its end and
     answered BAD; Twisted would drop the connection.
+  - Commands are answered in the order they were sent: while one waits
+    for the store, the lines after it wait too (Twisted runs them at once,
+    so a pipelined CHECK could be answered before the STORE sent ahead of
+    it, which mbsync does not survive, and a SELECT pipelined after LOGIN
+    would find the session not yet logged in).
   - Arguments that Twisted's parsers choke on (a missing argument, a
     malformed FETCH item) are answered BAD as a syntax error, not as a
     "Server error" with a traceback in the log.
@@ -31,6 +36,7 @@ import binascii
 import re
 from base64 import b64decode
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.cred.error import UnauthorizedLogin
@@ -258,8 +264,30 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
     ) -> None:
         parsers = tuple(_checked(arg) if callable(arg) else arg for arg in parseargs)
         imap4.IMAP4Server._IMAP4Server__doCommand(  # type: ignore[attr-defined]
-            self, tag, handler, args, parsers, line, uid
+            self, tag, partial(self._run_command, tag, handler), args, parsers, line, uid
         )
+
+    # In order
+
+    _running: bytes | None = None
+
+    def _run_command(self, tag: bytes, handler: Any, *args: Any, **kwargs: Any) -> None:
+        """
+        Run a command whose arguments are read; hold the lines that follow
+        until it is answered, unless it waits for the client (IDLE, or an
+        AUTHENTICATE continuation).
+        """
+        self._running = tag
+        handler(*args, **kwargs)
+        if self._running == tag and self.parseState == "command" and self.blocked is None:
+            self.blocked = []  # type: ignore[assignment]
+
+    def _respond(self, state: bytes, tag: bytes | None, message: bytes | None) -> None:
+        super()._respond(state, tag, message)
+        if tag is not None and tag == self._running:
+            self._running = None
+            if self.blocked is not None:
+                self._unblock()
 
     def do_STORE(
         self, tag: bytes, messages: imap4.MessageSet, mode: bytes, flags: list[bytes], uid: int = 0
@@ -367,7 +395,8 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
     select_NOOP = unauth_NOOP  # type: ignore[assignment]
 
     def do_CHECK(self, tag: bytes) -> None:
-        self.do_NOOP(tag)
+        self._announce_expunges()
+        self.sendPositiveResponse(tag, b"CHECK completed")
 
     select_CHECK = (do_CHECK,)  # type: ignore[assignment]
 
