@@ -273,6 +273,9 @@ class Settings:
     imap_max_literal: int = _setting(
         "10M", values.parse_size, "Largest IMAP literal (a command's string) accepted."
     )
+    imap_max_line_length: int = _setting(
+        "64K", values.parse_size, "Longest IMAP command line accepted (literals not counted)."
+    )
     mcp_enabled: bool = _setting("false", values.parse_bool, "Serve MCP for AI assistants.")
     mcp_port: int = _setting("3001", values.parse_port, "MCP port.")
     mcp_max_body: int = _setting(

@@ -39,6 +39,7 @@ from tempmail.models import (
     Webhook,
     WebhookChange,
 )
+from tempmail.search import Criterion
 
 
 class StorageUnavailable(Exception):
@@ -198,6 +199,22 @@ class IMessageStore(IStore):
         """
         Return the messages at sequence numbers C{first} to C{last}
         (1-based; C{None}: to the end), ascending by UID.
+        """
+
+    def raws_by_id(ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        """
+        Return the exact raw bytes of those messages that exist, by id: a
+        batch of L{get_raw} in one read (IMAP FETCH asks for a few
+        megabytes at a time).
+        """
+
+    def search_uids(
+        mailbox: str, criterion: Criterion, first: int, last: int
+    ) -> Deferred[list[int]]:
+        """
+        Return the UIDs from C{first} to C{last} (inclusive) of the messages
+        of C{mailbox} that C{criterion} matches, ascending.  Callers search
+        a large mailbox one UID range at a time, so no call holds it all.
         """
 
     def store_flags(

@@ -40,6 +40,7 @@ from tempmail.models import (
     Webhook,
     WebhookChange,
 )
+from tempmail.search import Criterion
 
 
 @implementer(IMailStore)
@@ -167,6 +168,14 @@ class PublishingMailStore:
         self, mailbox: str, first: int, last: int | None
     ) -> Deferred[list[MessageSummary]]:
         return self.store.messages_by_uid(mailbox, first, last)
+
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return self.store.raws_by_id(ids)
+
+    def search_uids(
+        self, mailbox: str, criterion: Criterion, first: int, last: int
+    ) -> Deferred[list[int]]:
+        return self.store.search_uids(mailbox, criterion, first, last)
 
     def messages_by_sequence(
         self, mailbox: str, first: int, last: int | None

@@ -33,6 +33,7 @@ from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
@@ -225,7 +226,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         token_ttl=settings.token_ttl,
     )
     if settings.imap_enabled:
-        _imap_service(settings, store, access, hub, reactor).setServiceParent(daemon)
+        _imap_service(settings, store, access, hub, parse_workers, reactor).setServiceParent(daemon)
     sockets = MailboxSocketFactory(
         hub,
         access,
@@ -346,7 +347,12 @@ def _smtp_service(
 
 
 def _imap_service(
-    settings: Settings, store: IMailStore, access: MailboxAccess, hub: EventHub, reactor: Any
+    settings: Settings,
+    store: IMailStore,
+    access: MailboxAccess,
+    hub: EventHub,
+    parse_workers: WorkerPool,
+    reactor: Any,
 ) -> ListeningService:
     portal = Portal(MailRealm(store, access, hub))
     portal.registerChecker(AccessChecker(access, settings.imap_allow_unclaimed))
@@ -356,8 +362,11 @@ def _imap_service(
         login_timeout=settings.imap_login_timeout,
         idle_timeout=settings.imap_idle_timeout,
         max_literal=settings.imap_max_literal,
+        max_line_length=settings.imap_max_line_length,
+        max_append=settings.max_message_size,
     )
-    factory = IMAPServerFactory(portal, limits, reactor)
+    appender = Appender(lambda raw: parse_workers.run(parse_message, raw), reactor)
+    factory = IMAPServerFactory(portal, limits, reactor, appender)
     return ListeningService(
         "imap",
         listen_endpoint(reactor, "IMAP", None, settings.imap_port, settings.bind_address),

@@ -48,6 +48,8 @@ PASSES_THROUGH = {
     "list_uids",
     "messages_by_uid",
     "messages_by_sequence",
+    "raws_by_id",
+    "search_uids",
     "lock_state",
     "add_token",
     "token_mailbox",

@@ -44,7 +44,8 @@ from tempmail.models import (
     Webhook,
     WebhookChange,
 )
-from tempmail.storage import sqlite_claims, sqlite_flags, sqlite_mailboxes
+from tempmail.search import Criterion
+from tempmail.storage import sqlite_claims, sqlite_flags, sqlite_mailboxes, sqlite_search
 from tempmail.storage import sqlite_messages as messages
 from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.location import MEMORY, StoreLocation
@@ -67,6 +68,7 @@ def _configure(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA synchronous = FULL")
     connection.execute("PRAGMA foreign_keys = ON")
     connection.execute("PRAGMA busy_timeout = 5000")
+    sqlite_search.register(connection)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -215,6 +217,14 @@ class SQLiteMailStore:
         self, mailbox: str, first: int, last: int | None
     ) -> Deferred[list[MessageSummary]]:
         return self._run(sqlite_flags.messages_by_sequence, mailbox, first, last)
+
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return self._run(sqlite_flags.raws_by_id, list(ids))
+
+    def search_uids(
+        self, mailbox: str, criterion: Criterion, first: int, last: int
+    ) -> Deferred[list[int]]:
+        return self._run(sqlite_search.search_uids, mailbox, criterion, first, last)
 
     def store_flags(
         self, grant: MailboxGrant, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
