@@ -47,6 +47,7 @@ from tempmail.models import (
 from tempmail.storage import sqlite_claims, sqlite_flags, sqlite_mailboxes
 from tempmail.storage import sqlite_messages as messages
 from tempmail.storage import sqlite_webhooks as webhooks
+from tempmail.storage.group_commit import GroupCommit
 from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.storage.schema import current_version, migrate
 from tempmail.storage.timestamps import to_micros
@@ -138,6 +139,10 @@ class SQLiteMailStore:
             cp_openfun=_configure,
         )
         self._in_flight: set[Deferred[Any]] = set()
+        self._hooked = webhooks.HookedMailboxes()
+        self._deliveries: GroupCommit[IncomingMessage, list[DeliveredCopy]] = GroupCommit(
+            self._deliver_batch
+        )
 
     def _now_us(self) -> int:
         return to_micros(clock_now(self.clock))
@@ -149,6 +154,12 @@ class SQLiteMailStore:
 
         def transaction(cursor: Any, *args: Any) -> T:
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write and work is not messages.deliver_all:
+                # Any other write may change which mailboxes have webhooks
+                # (a mailbox's webhooks go with it, a failing one is
+                # disabled): the next delivery reads them again.  This runs
+                # in the pool thread, in order with the deliveries.
+                self._hooked.forget()
             return work(cursor, *args)
 
         d: Deferred[T] = self._pool.runInteraction(transaction, *args)
@@ -164,7 +175,14 @@ class SQLiteMailStore:
     # Messages
 
     def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
-        return self._run(messages.deliver, message, self._now_us(), write=True)
+        return self._deliveries.submit(message)
+
+    def _deliver_batch(
+        self, batch: Sequence[IncomingMessage]
+    ) -> Deferred[list[list[DeliveredCopy]]]:
+        return self._run(
+            messages.deliver_all, list(batch), self._now_us(), self._hooked, write=True
+        )
 
     def list_messages(
         self, mailbox: str, limit: int, offset: int = 0, before: str | None = None
@@ -332,9 +350,10 @@ class SQLiteMailStore:
 
     def close(self) -> Deferred[None]:
         """
-        Wait for the operations already asked for, then close the pool.
+        Wait for the operations already asked for (and the deliveries
+        waiting for the next group commit), then close the pool.
         """
-        pending = DeferredList(list(self._in_flight), consumeErrors=True)
+        pending = DeferredList([*self._in_flight, self._deliveries.idle()], consumeErrors=True)
 
         def shut(_: object) -> None:
             self._pool.close()

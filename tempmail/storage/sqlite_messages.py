@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from tempmail import outbox
-from tempmail.events import DeletionReason
+from tempmail.events import DeletionReason, MailEvent
 from tempmail.interfaces import UnknownCursor
 from tempmail.models import (
     AttachmentContent,
@@ -26,7 +26,7 @@ from tempmail.models import (
     StoredMessage,
 )
 from tempmail.storage.sqlite_mailboxes import granted_mailbox
-from tempmail.storage.sqlite_webhooks import write_outbox
+from tempmail.storage.sqlite_webhooks import HookedMailboxes, write_outbox
 from tempmail.storage.timestamps import from_micros, to_micros
 
 # The flags other than \Seen travel as one space-separated text: a flag is
@@ -73,7 +73,26 @@ def summary(row: Sequence[Any]) -> MessageSummary:
     )
 
 
-def deliver(cursor: Any, message: IncomingMessage, now_us: int) -> list[DeliveredCopy]:
+def deliver_all(
+    cursor: Any, incoming: Sequence[IncomingMessage], now_us: int, hooked: HookedMailboxes
+) -> list[list[DeliveredCopy]]:
+    """
+    File several messages in the caller's transaction (a group commit);
+    return each one's copies, in order.
+
+    @param hooked: which mailboxes have an enabled webhook; only their
+        arrivals are looked up for the outbox.
+    """
+    arrivals: list[MailEvent] = []
+    filed = [_file(cursor, message, now_us, arrivals) for message in incoming]
+    with_hooks = hooked.current(cursor)
+    write_outbox(cursor, [a for a in arrivals if a.mailbox in with_hooks], now_us)
+    return filed
+
+
+def _file(
+    cursor: Any, message: IncomingMessage, now_us: int, arrivals: list[MailEvent]
+) -> list[DeliveredCopy]:
     parsed, envelope = message.parsed, message.envelope
     received = to_micros(envelope.received_at)
     cursor.execute(
@@ -127,7 +146,6 @@ def deliver(cursor: Any, message: IncomingMessage, now_us: int) -> list[Delivere
         ],
     )
     copies = []
-    arrivals = []
     for address in envelope.recipients:
         # One statement makes the mailbox on first use and takes its next
         # UID, so two deliveries can never get the same one.
@@ -151,7 +169,6 @@ def deliver(cursor: Any, message: IncomingMessage, now_us: int) -> list[Delivere
         )
         copies.append(copy)
         arrivals.append(outbox.arrival(message.summary_for(copy)))
-    write_outbox(cursor, arrivals, now_us)
     return copies
 
 
