@@ -12,7 +12,7 @@ import re
 
 import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
@@ -645,7 +645,13 @@ def test_parser_failure_after_data(logged_errors: LoggedErrors) -> None:
     error too: 554, and nothing is stored.
     """
     store = MemoryMailStore()
-    delivery = MailDelivery(store, DOMAIN, parse=lambda raw: fail(ValueError("parser bug")))
+
+    def broken(raw: bytes) -> ParsedMessage:
+        raise ValueError("parser bug")
+
+    delivery = MailDelivery(
+        store, DOMAIN, parse=lambda raw: maybeDeferred(broken, raw), inline_limit=0
+    )
     proto = TempmailESMTP(delivery, SMTPLimits(), Clock())
     transport = StringTransport()
     proto.makeConnection(transport)
@@ -654,7 +660,7 @@ def test_parser_failure_after_data(logged_errors: LoggedErrors) -> None:
     assert transport.value().split(CRLF)[-2] == INTERNAL_ERROR
     [event] = logged_errors.events
     assert event["log_failure"].check(ValueError)
-    # It was raised inside the delivery coroutine: the traceback is kept.
+    # The traceback of where the parser raised is kept.
     assert event["log_failure"].getTracebackObject() is not None
     logged_errors.take()
     assert stored(store, "bob@tmp.test") == []

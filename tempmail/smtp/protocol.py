@@ -20,7 +20,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -308,7 +308,7 @@ class TempmailESMTP(smtp.ESMTP):
         lines.append(b"")
         raw = self._received_header(recipients, now) + b"\r\n".join(lines)
         envelope = Envelope(mail_from, recipients, now)
-        delivered = ensureDeferred(self.mail_delivery.deliver(envelope, raw))
+        delivered = self.mail_delivery.deliver(envelope, raw)
         self._hold_input_until(delivered.addCallbacks(self._stored, self._not_stored))
 
     def _hold_input_until(self, reply: Deferred[None]) -> None:

@@ -129,6 +129,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
     CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (webhook_id, lease_until);
     """,
+    # 6: slim rows.  The raw message is stored once and its text, HTML,
+    # headers and attachments are derived from it when read, so the copies
+    # of them go.  The space they held is reused by new rows (VACUUM gives
+    # it back to the file system).
+    """
+    ALTER TABLE messages DROP COLUMN text_body;
+    ALTER TABLE messages DROP COLUMN html_body;
+    ALTER TABLE messages DROP COLUMN headers;
+    DROP TABLE attachments;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from tempmail.models import (
     MessageSummary,
     StoredMessage,
 )
+from tempmail.parsing import read_content
 from tempmail.storage.sqlite_mailboxes import granted_mailbox
 from tempmail.storage.sqlite_webhooks import HookedMailboxes, write_outbox
 from tempmail.storage.timestamps import from_micros, to_micros
@@ -100,9 +101,8 @@ def _file(
         INSERT INTO messages (
             raw, size, received_at, envelope_from, envelope_to,
             from_address, to_addresses, cc_addresses, subject, date,
-            message_id, text_body, html_body, headers, preview,
-            attachment_count
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            message_id, preview, attachment_count
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
             message.raw,
@@ -116,35 +116,11 @@ def _file(
             parsed.subject,
             None if parsed.date is None else to_micros(parsed.date),
             parsed.message_id,
-            parsed.text,
-            parsed.html,
-            json.dumps(parsed.headers),
             parsed.preview,
-            len(parsed.attachments),
+            parsed.attachment_count,
         ),
     )
     row_id = cursor.lastrowid
-    cursor.executemany(
-        """
-        INSERT INTO attachments (
-            message_id, idx, filename, content_type, size, content_id,
-            inline, content
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-        [
-            (
-                row_id,
-                index,
-                a.filename,
-                a.content_type,
-                len(a.content),
-                a.content_id,
-                int(a.inline),
-                a.content,
-            )
-            for index, a in enumerate(parsed.attachments)
-        ],
-    )
     copies = []
     for address in envelope.recipients:
         # One statement makes the mailbox on first use and takes its next
@@ -208,42 +184,33 @@ def get_messages(cursor: Any, ids: list[str]) -> list[StoredMessage]:
     rows = []
     for part in chunks(ids):
         cursor.execute(
-            f"SELECT {SUMMARY_COLUMNS}, m.id, m.to_addresses, m.cc_addresses, "
-            "m.date, m.message_id, m.text_body, m.html_body, m.headers, "
-            f"m.envelope_from, m.envelope_to {FROM_COPIES} "
-            f"WHERE mm.id IN ({','.join('?' * len(part))})",
+            f"SELECT {SUMMARY_COLUMNS}, m.to_addresses, m.cc_addresses, m.date, "
+            "m.message_id, m.envelope_from, m.envelope_to, m.raw "
+            f"{FROM_COPIES} WHERE mm.id IN ({','.join('?' * len(part))})",
             part,
         )
         rows.extend(cursor.fetchall())
-    attachments: dict[int, list[AttachmentInfo]] = {}
-    for part in chunks(sorted({row[SUMMARY_WIDTH] for row in rows})):
-        cursor.execute(
-            "SELECT message_id, idx, filename, content_type, size, content_id, "
-            f"inline FROM attachments WHERE message_id IN ({','.join('?' * len(part))}) "
-            "ORDER BY message_id, idx",
-            part,
-        )
-        for a in cursor.fetchall():
-            attachments.setdefault(a[0], []).append(
-                AttachmentInfo(a[1], a[2], a[3], a[4], a[5], bool(a[6]))
-            )
     found = {}
     for row in rows:
-        (row_id, to, cc, date, message_id, text, html, headers, envelope_from, envelope_to) = row[
-            SUMMARY_WIDTH:
-        ]
+        (to, cc, date, message_id, envelope_from, envelope_to, raw) = row[SUMMARY_WIDTH:]
+        content = read_content(bytes(raw))
         found[row[0]] = StoredMessage(
             summary=summary(row),
             to=tuple(json.loads(to)),
             cc=tuple(json.loads(cc)),
             date=None if date is None else from_micros(date),
             message_id=message_id,
-            text=text,
-            html=html,
-            headers=tuple((name, value) for name, value in json.loads(headers)),
+            text=content.text,
+            html=content.html,
+            headers=content.headers,
             envelope_from=envelope_from,
             envelope_to=tuple(json.loads(envelope_to)),
-            attachments=tuple(attachments.get(row_id, ())),
+            attachments=tuple(
+                AttachmentInfo(
+                    index, a.filename, a.content_type, len(a.content), a.content_id, a.inline
+                )
+                for index, a in enumerate(content.attachments)
+            ),
         )
     return [found[i] for i in ids if i in found]
 
@@ -259,17 +226,15 @@ def get_raw(cursor: Any, id: str) -> bytes | None:
 
 
 def get_attachment(cursor: Any, id: str, index: int) -> AttachmentContent | None:
-    cursor.execute(
-        "SELECT a.idx, a.filename, a.content_type, a.size, a.content_id, "
-        "a.inline, a.content FROM mailbox_messages mm JOIN attachments a "
-        "ON a.message_id = mm.message_id WHERE mm.id = ? AND a.idx = ?",
-        (id, index),
-    )
-    row = cursor.fetchone()
-    if row is None:
+    raw = get_raw(cursor, id)
+    if raw is None or index < 0:
         return None
-    info = AttachmentInfo(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
-    return AttachmentContent(info, bytes(row[6]))
+    attachments = read_content(raw).attachments
+    if index >= len(attachments):
+        return None
+    a = attachments[index]
+    info = AttachmentInfo(index, a.filename, a.content_type, len(a.content), a.content_id, a.inline)
+    return AttachmentContent(info, a.content)
 
 
 def mailbox_of(cursor: Any, id: str) -> str | None:
