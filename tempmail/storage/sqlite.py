@@ -62,8 +62,14 @@ T = TypeVar("T")
 # is a bug in tempmail, and retrying it forever would help nobody.
 _TRANSIENT = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 26})
 
+PAGE_SIZE = 8192
+
 
 def _configure(connection: sqlite3.Connection) -> None:
+    # Counts only for a new file.  Rows of small messages (1-3 KB) waste a
+    # fifth of 4 KiB pages; 8 KiB pages hold them with a few percent spare,
+    # while a large message's overflow chain still wastes at most one page.
+    connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = FULL")
     connection.execute("PRAGMA foreign_keys = ON")
