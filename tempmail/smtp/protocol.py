@@ -38,6 +38,7 @@ from tempmail.times import clock_now
 log = Logger()
 
 _HELO_UNSAFE = re.compile(rb"[^\x21-\x7e]")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 class TempmailESMTP(smtp.ESMTP):
@@ -273,40 +274,44 @@ class TempmailESMTP(smtp.ESMTP):
         self._size = 0
         self._data_error = None
         self.sendCode(354, b"End data with <CR><LF>.<CR><LF>")
+        self._input.read_data(self)
 
-    def dataLineReceived(self, line: bytes) -> None:
+    def received(self, block: bytes) -> None:
         """
-        Collect one line of message data, or end the message at its dot.
+        Collect complete lines of message data (L{MessageData}), as the
+        L{LineQueue} hands them on, dot-unstuffed.
         """
-        if line == b".":
-            self._end_of_data()
-            return
-        if line.startswith(b"."):
-            line = line[1:]
+        # Twisted's lineReceived resets the idle timer per line; data does
+        # not go through it, but it is activity too.
+        self.resetTimeout()
         if self._data_error is not None:
             return
-        self._size += len(line) + 2
+        self._size += len(block)
         if self._size > self.limits.max_message_size:
             # Read the rest of the message, but keep none of it.
             self._data_error = TOO_BIG
             self._body = []
             return
         # Bare LFs inside a line are line breaks too; store them as CRLF.
-        self._body.append(line.replace(b"\n", b"\r\n") if b"\n" in line else line)
+        if block.count(b"\n") != block.count(b"\r\n"):
+            block = _BARE_LF.sub(b"\r\n", block)
+        self._body.append(block)
 
-    state_DATA = dataLineReceived
+    def ended(self) -> None:
+        """The final dot (L{MessageData}): store the message."""
+        self.resetTimeout()
+        self._end_of_data()
 
     def _end_of_data(self) -> None:
         self.mode = smtp.COMMAND
         mail_from, recipients = self._from or "", tuple(self._to)
         self._from, self._to = None, []
-        lines, self._body = self._body, []
+        blocks, self._body = self._body, []
         if self._data_error is not None:
             self._reply(self._data_error)
             return
         now = clock_now(self.clock)
-        lines.append(b"")
-        raw = self._received_header(recipients, now) + b"\r\n".join(lines)
+        raw = b"".join([self._received_header(recipients, now), *blocks])
         envelope = Envelope(mail_from, recipients, now)
         delivered = self.mail_delivery.deliver(envelope, raw)
         self._hold_input_until(delivered.addCallbacks(self._stored, self._not_stored))
