@@ -36,6 +36,14 @@ log = Logger()
 _FOLD = re.compile(r"\r?\n[ \t]+")
 # compat32 is the fastest policy and keeps header values as the text sent.
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
+# One plain address, bare or in angle brackets after a simple display name:
+# by far the most common header value, read without the general parser.
+_ATOMS = r"[^<>\s@\",;:()\[\]\\]+"
+_ONE_ADDRESS = re.compile(
+    rf"\s*(?:(?:\"[^\"\\]*\"|[^<>\",;:()\\@]*)<({_ATOMS}@{_ATOMS})>|({_ATOMS}@{_ATOMS}))\s*"
+)
+# Enough of a plain body for the preview, however much white space it has.
+_PREVIEW_SCAN = 64 * PREVIEW_LENGTH
 
 
 def _decode_header(value: object) -> str:
@@ -44,6 +52,9 @@ def _decode_header(value: object) -> str:
     """
     # Unfold first: a folded header is one logical line (RFC 5322 2.2.3).
     text = _FOLD.sub(" ", str(value))
+    if "=?" not in text:
+        # No encoded word: nothing to decode.
+        return text
     try:
         return str(email.header.make_header(email.header.decode_header(text)))
     except (LookupError, ValueError, binascii.Error, UnicodeError):
@@ -52,6 +63,10 @@ def _decode_header(value: object) -> str:
 
 def _addresses(message: email.message.Message, name: str) -> tuple[str, ...]:
     values = [_FOLD.sub(" ", str(v)) for v in message.get_all(name, [])]
+    if len(values) == 1:
+        simple = _ONE_ADDRESS.fullmatch(values[0])
+        if simple is not None:
+            return (simple.group(1) or simple.group(2),)
     return tuple(address for _, address in email.utils.getaddresses(values) if address)
 
 
@@ -117,20 +132,50 @@ def _attachment(part: email.message.Message) -> ParsedAttachment:
     )
 
 
+def _fields(raw: bytes) -> tuple[email.message.Message, email.message.Message | None, int]:
+    """
+    Parse C{raw} for L{parse_message}: its headers, the part the preview
+    comes from (C{None} if there is no text part), the attachment count.
+
+    A message that is not multipart has its headers parsed on their own
+    and its body read only as far as the preview needs.
+    """
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end >= 0:
+        message = _PARSER.parsebytes(raw[: head_end + 4], headersonly=True)
+        if not message.is_multipart() and message.get_content_maintype() != "multipart":
+            if _is_attachment(message):
+                return message, None, 1
+            if message.get_content_type() != "text/plain":
+                return message, None, 0
+            body = raw[head_end + 4 :]
+            if str(message.get("Content-Transfer-Encoding", "")).strip().lower() in (
+                "",
+                "7bit",
+                "8bit",
+                "binary",
+            ):
+                body = body[:_PREVIEW_SCAN]
+            message.set_payload(body.decode("ascii", "surrogateescape"))
+            return message, message, 0
+    message = _PARSER.parsebytes(raw)
+    preview_from = None
+    attachments = 0
+    for part in _leaves(message):
+        if _is_attachment(part):
+            attachments += 1
+        elif preview_from is None and part.get_content_type() == "text/plain":
+            preview_from = part
+    return message, preview_from, attachments
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """
     Read the stored fields of C{raw}, its preview and its attachment count;
     never raises.
     """
     try:
-        message = _PARSER.parsebytes(raw)
-        preview_from = None
-        attachments = 0
-        for part in _leaves(message):
-            if _is_attachment(part):
-                attachments += 1
-            elif preview_from is None and part.get_content_type() == "text/plain":
-                preview_from = part
+        message, preview_from, attachments = _fields(raw)
         text = _text(preview_from) if preview_from is not None else ""
         return ParsedMessage(
             from_address=next(iter(_addresses(message, "from")), ""),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tempmail.parsing import parse_message, read_content
 
 
@@ -52,3 +54,54 @@ def test_empty_message() -> None:
     parsed = parse_message(b"")
     assert (parsed.from_address, parsed.subject, parsed.preview) == ("", "", "")
     assert read_content(b"").text == ""
+
+
+@pytest.mark.parametrize(
+    ("header", "addresses"),
+    [
+        (b"To: <a@x.test>", ("a@x.test",)),
+        (b"To: a@x.test", ("a@x.test",)),
+        (b'To: "Doe, J" <j@x.test>', ("j@x.test",)),
+        (b"To: =?utf-8?q?J=C3=B6?= <j@x.test>", ("j@x.test",)),
+        (b"To: a@x.test, B <b@x.test>", ("a@x.test", "b@x.test")),
+        (b"To: a@x.test,\r\n b@x.test", ("a@x.test", "b@x.test")),
+        (b"To: undisclosed-recipients:;", ()),
+        (b'To: "quoted local"@x.test', ('"quoted local"@x.test',)),
+        (b"To: a@x.test (a comment)", ("a@x.test",)),
+    ],
+)
+def test_addresses(header: bytes, addresses: tuple[str, ...]) -> None:
+    assert parse_message(header + b"\r\n\r\nbody\r\n").to == addresses
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "preview", "attachments"),
+    [
+        (b"", b"plain\r\n  text\r\n", "plain text", 0),
+        (b"Content-Type: text/plain; charset=latin-1\r\n", b"caf\xe9\r\n", "café", 0),
+        (
+            b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n",
+            b"aMOpbGxv\r\n",
+            "héllo",
+            0,
+        ),
+        (
+            b"Content-Transfer-Encoding: quoted-printable\r\n",
+            b"soft=\r\nbreak =3D\r\n",
+            "softbreak =",
+            0,
+        ),
+        (b"Content-Type: text/html\r\n", b"<p>x</p>\r\n", "", 0),
+        (b"Content-Type: image/png\r\n", b"\x89PNG\r\n", "", 1),
+        (b"Content-Disposition: attachment; filename=a.txt\r\n", b"file\r\n", "", 1),
+        (b"Content-Type: text/plain\r\n", b"x" * 300 + b"\r\n", "x" * 160, 0),
+    ],
+)
+def test_single_part_previews(headers: bytes, body: bytes, preview: str, attachments: int) -> None:
+    raw = b"Subject: s\r\n" + headers + b"\r\n" + body
+    parsed = parse_message(raw)
+    assert (parsed.subject, parsed.preview, parsed.attachment_count) == ("s", preview, attachments)
+    # What is derived on reading agrees with what was read on arrival.
+    content = read_content(raw)
+    assert len(content.attachments) == attachments
+    assert " ".join(content.text.split())[:160] == preview

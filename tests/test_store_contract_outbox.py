@@ -123,8 +123,12 @@ async def test_webhook_changes_between_deliveries_count_at_once(store: IMailStor
     await store.update_webhook(open_grant("late@x.test"), late.id, WebhookChange(enabled=True))
     (copy,) = await store.deliver(incoming("late@x.test"))
     assert [body(d)["email"]["id"] for d in await claim(store, "other", LATER)] == [copy.id]
+    assert store.may_owe_deliveries("late@x.test")
     await store.delete_webhook(open_grant("late@x.test"), late.id)
     await store.deliver(incoming("late@x.test"))
+    # Known from memory once a delivery has looked.
+    assert not store.may_owe_deliveries("late@x.test")
+    assert not store.may_owe_deliveries("never@x.test")
     assert await claim(store, "third", LATER + timedelta(days=1)) == []
 
 

@@ -95,6 +95,7 @@ class LineQueue:
         self._buffer = b""
         self._overlong = False
         self._waiting: Deferred[None] | None = None
+        self._paused = False
         self._processing = False
         self._stopped = False
         # Set while a message's data is read (see read_data).
@@ -115,6 +116,12 @@ class LineQueue:
         else:
             self._split(data)
         self._process()
+        if self._waiting is not None and not self._paused and (self._pending or self._buffer):
+            # The client sends ahead of a pending reply: queue what came
+            # and read no more until the reply is sent.  A client that waits
+            # for its reply costs no pause at all.
+            self._paused = True
+            self._transport.pauseProducing()
 
     def read_data(self, data: MessageData) -> None:
         """
@@ -215,19 +222,20 @@ class LineQueue:
 
     def hold_until(self, reply: Deferred[_T]) -> None:
         """
-        Hand on no further line, and pause the transport, until C{reply}
-        fires; then carry on with the lines queued meanwhile.
+        Hand on no further line until C{reply} fires, pausing the transport
+        if more input comes meanwhile; then carry on with the lines queued.
 
         @param reply: fires once the reply to the current line is sent.
         """
         held: Deferred[None] = Deferred()
         self._waiting = held
-        self._transport.pauseProducing()
 
         def release(result: _T) -> _T:
             self._waiting = None
             if not self._transport.disconnecting:
-                self._transport.resumeProducing()
+                if self._paused:
+                    self._paused = False
+                    self._transport.resumeProducing()
                 self._process()
             held.callback(None)
             return result

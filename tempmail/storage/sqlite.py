@@ -308,6 +308,9 @@ class SQLiteMailStore:
             write=True,
         )
 
+    def may_owe_deliveries(self, mailbox: str) -> bool:
+        return self._hooked.may_have(mailbox)
+
     def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
         return self._run(webhooks.list_webhooks, mailbox)
 

@@ -301,6 +301,15 @@ class HookedMailboxes:
         self._addresses: frozenset[str] | None = None
         self._data_version: int | None = None
 
+    def may_have(self, mailbox: str) -> bool:
+        """
+        Whether C{mailbox} may have an enabled webhook, from what is known
+        (C{True} while the set is forgotten).  Safe from any thread: it only
+        reads the reference to the current set.
+        """
+        addresses = self._addresses
+        return addresses is None or mailbox in addresses
+
     def forget(self) -> None:
         """Read the set again before the next delivery."""
         self._addresses = None
