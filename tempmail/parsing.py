@@ -42,6 +42,8 @@ _ATOMS = r"[^<>\s@\",;:()\[\]\\]+"
 _ONE_ADDRESS = re.compile(
     rf"\s*(?:(?:\"[^\"\\]*\"|[^<>\",;:()\\@]*)<({_ATOMS}@{_ATOMS})>|({_ATOMS}@{_ATOMS}))\s*"
 )
+# A header line as the parser accepts it: printable name, colon, value.
+_HEADER_LINE = re.compile(r"([!-9;-~]+):[ \t]*(.*)", re.DOTALL)
 # Enough of a plain body for the preview, however much white space it has.
 _PREVIEW_SCAN = 64 * PREVIEW_LENGTH
 
@@ -132,6 +134,32 @@ def _attachment(part: email.message.Message) -> ParsedAttachment:
     )
 
 
+def _header_block(block: bytes) -> email.message.Message | None:
+    """
+    The headers of a plain header block, as the parser would read them, or
+    C{None} for anything unusual (a line that is not a header), which the
+    parser then reads in full.
+    """
+    message = email.message.Message()
+    name: str | None = None
+    value = ""
+    for line in block.decode("ascii", "surrogateescape").split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            if name is None:
+                return None
+            value += "\r\n" + line
+            continue
+        if name is not None:
+            message[name] = value
+        header = _HEADER_LINE.fullmatch(line)
+        if header is None:
+            return None
+        name, value = header.group(1), header.group(2)
+    if name is not None:
+        message[name] = value
+    return message
+
+
 def _fields(raw: bytes) -> tuple[email.message.Message, email.message.Message | None, int]:
     """
     Parse C{raw} for L{parse_message}: its headers, the part the preview
@@ -141,23 +169,22 @@ def _fields(raw: bytes) -> tuple[email.message.Message, email.message.Message | 
     and its body read only as far as the preview needs.
     """
     head_end = raw.find(b"\r\n\r\n")
-    if head_end >= 0:
-        message = _PARSER.parsebytes(raw[: head_end + 4], headersonly=True)
-        if not message.is_multipart() and message.get_content_maintype() != "multipart":
-            if _is_attachment(message):
-                return message, None, 1
-            if message.get_content_type() != "text/plain":
-                return message, None, 0
-            body = raw[head_end + 4 :]
-            if str(message.get("Content-Transfer-Encoding", "")).strip().lower() in (
-                "",
-                "7bit",
-                "8bit",
-                "binary",
-            ):
-                body = body[:_PREVIEW_SCAN]
-            message.set_payload(body.decode("ascii", "surrogateescape"))
-            return message, message, 0
+    message = _header_block(raw[:head_end]) if head_end > 0 else None
+    if message is not None and message.get_content_maintype() != "multipart":
+        if _is_attachment(message):
+            return message, None, 1
+        if message.get_content_type() != "text/plain":
+            return message, None, 0
+        body = raw[head_end + 4 :]
+        if str(message.get("Content-Transfer-Encoding", "")).strip().lower() in (
+            "",
+            "7bit",
+            "8bit",
+            "binary",
+        ):
+            body = body[:_PREVIEW_SCAN]
+        message.set_payload(body.decode("ascii", "surrogateescape"))
+        return message, message, 0
     message = _PARSER.parsebytes(raw)
     preview_from = None
     attachments = 0

@@ -105,3 +105,28 @@ def test_single_part_previews(headers: bytes, body: bytes, preview: str, attachm
     content = read_content(raw)
     assert len(content.attachments) == attachments
     assert " ".join(content.text.split())[:160] == preview
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@x.test\r\nSubject: folded\r\n\tsubject\r\nTo: b@x.test\r\n\r\nbody\r\n",
+        b"Subject : spaced name\r\nFrom: a@x.test\r\n\r\nbody\r\n",
+        b"not a header\r\nSubject: s\r\n\r\nbody\r\n",
+        b" continuation first\r\nSubject: s\r\n\r\nbody\r\n",
+        b"Subject: =?utf-8?b?aMOpbGxv?=\r\nMessage-ID:\r\n <x@y>\r\n\r\nbody\r\n",
+        b"Subject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\n\r\nin\r\n--b--\r\n",
+    ],
+)
+def test_header_block_reads_as_the_full_parser_does(raw: bytes) -> None:
+    # Parsing the header block alone (the fast path for plain messages)
+    # gives what the standard parser gives for the whole message.
+    parsed = parse_message(raw)
+    first: dict[str, str] = {}
+    for name, value in read_content(raw).headers:
+        first.setdefault(name.lower(), value)
+    assert parsed.subject == first.get("subject", "").strip()
+    assert parsed.message_id == (first.get("message-id", "").strip() or None)
+    assert parsed.from_address == first.get("from", "")
+    assert parsed.to == tuple(filter(None, [first.get("to")]))
