@@ -175,14 +175,10 @@ def _fields(raw: bytes) -> tuple[email.message.Message, email.message.Message | 
             return message, None, 1
         if message.get_content_type() != "text/plain":
             return message, None, 0
-        body = raw[head_end + 4 :]
-        if str(message.get("Content-Transfer-Encoding", "")).strip().lower() in (
-            "",
-            "7bit",
-            "8bit",
-            "binary",
-        ):
-            body = body[:_PREVIEW_SCAN]
+        # Slice once: a large plain body is not copied to read its preview.
+        encoding = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
+        plain = encoding in ("", "7bit", "8bit", "binary")
+        body = raw[head_end + 4 : head_end + 4 + _PREVIEW_SCAN] if plain else raw[head_end + 4 :]
         message.set_payload(body.decode("ascii", "surrogateescape"))
         return message, message, 0
     message = _PARSER.parsebytes(raw)

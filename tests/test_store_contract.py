@@ -23,7 +23,8 @@ from tempmail.interfaces import (
     StorageUnavailable,
     UnknownCursor,
 )
-from tempmail.models import MailboxGrant, TokenGrant
+from tempmail.models import IncomingMessage, MailboxGrant, TokenGrant
+from tempmail.parsing import parse_message
 from tempmail.testing import MemoryMailStore
 from tests.support import T0, incoming, open_grant
 
@@ -242,3 +243,15 @@ async def test_a_write_under_an_old_lock_is_refused(store: IMailStore) -> None:
     current = MailboxGrant("g@example.com", after.version)
     assert await store.set_seen(current, copy.id, True) is not None
     assert await store.delete_message(MailboxGrant("g@example.com", None), copy.id) is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_message_comes_back_byte_for_byte(store: IMailStore) -> None:
+    small = incoming("big@example.com")
+    # Over a megabyte, with bytes that differ along the way.
+    raw = small.raw + b"".join(b"%07d\r\n" % i for i in range(400_000))
+    message = IncomingMessage(small.envelope, raw, parse_message(raw))
+    (copy,) = await store.deliver(message)
+    assert await store.get_raw(copy.id) == raw
+    (listed,) = (await store.list_messages("big@example.com", 10)).summaries
+    assert listed.size == len(raw)
