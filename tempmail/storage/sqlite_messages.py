@@ -74,17 +74,6 @@ def summary(row: Sequence[Any]) -> MessageSummary:
     )
 
 
-# Messages larger than this are written to their row in pieces this large.
-BLOB_PIECE = 1024 * 1024
-
-
-def _write_raw(cursor: Any, row_id: int, raw: bytes) -> None:
-    view = memoryview(raw)
-    with cursor.connection.blobopen("messages", "raw", row_id) as blob:
-        for start in range(0, len(raw), BLOB_PIECE):
-            blob.write(view[start : start + BLOB_PIECE])
-
-
 def deliver_all(
     cursor: Any, incoming: Sequence[IncomingMessage], now_us: int, hooked: HookedMailboxes
 ) -> list[list[DeliveredCopy]]:
@@ -113,13 +102,10 @@ def _file(
             raw, size, received_at, envelope_from, envelope_to,
             from_address, to_addresses, cc_addresses, subject, date,
             message_id, preview, attachment_count
-        ) VALUES (coalesce(?, zeroblob(?)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
-            # A large message is written in pieces below: binding it whole
-            # would make SQLite copy all of it first.
-            message.raw if len(message.raw) <= BLOB_PIECE else None,
-            len(message.raw),
+            message.raw,
             len(message.raw),
             received,
             envelope.mail_from,
@@ -135,8 +121,6 @@ def _file(
         ),
     )
     row_id = cursor.lastrowid
-    if len(message.raw) > BLOB_PIECE:
-        _write_raw(cursor, row_id, message.raw)
     copies = []
     for address in envelope.recipients:
         # One statement makes the mailbox on first use and takes its next
