@@ -145,6 +145,12 @@ class Settings:
     smtp_max_line_length: int = _setting(
         "16384", values.parse_positive_int, "Longest SMTP line accepted, in bytes, without CRLF."
     )
+    smtp_memory_budget: int = _setting(
+        "128M",
+        values.parse_size,
+        "Bytes of message data all SMTP sessions may hold in memory; larger "
+        "messages are spooled to a file, and mail that does not fit is answered 452.",
+    )
     smtp_max_connections: int = _setting(
         "200", values.parse_positive_int, "Simultaneous SMTP sessions; more are answered 421."
     )

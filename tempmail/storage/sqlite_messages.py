@@ -74,6 +74,19 @@ def summary(row: Sequence[Any]) -> MessageSummary:
     )
 
 
+# A message larger than this is not bound whole (SQLite would copy it, then
+# build its row in memory): its row is made with trailing zeros (raw is the
+# last column, so they cost nothing) and filled in pieces this large.
+BLOB_PIECE = 1024 * 1024
+
+
+def _write_raw(cursor: Any, row_id: int, raw: bytes) -> None:
+    view = memoryview(raw)
+    with cursor.connection.blobopen("messages", "raw", row_id) as blob:
+        for start in range(0, len(raw), BLOB_PIECE):
+            blob.write(view[start : start + BLOB_PIECE])
+
+
 def deliver_all(
     cursor: Any, incoming: Sequence[IncomingMessage], now_us: int, hooked: HookedMailboxes
 ) -> list[list[DeliveredCopy]]:
@@ -96,16 +109,16 @@ def _file(
 ) -> list[DeliveredCopy]:
     parsed, envelope = message.parsed, message.envelope
     received = to_micros(envelope.received_at)
+    large = len(message.raw) > BLOB_PIECE
     cursor.execute(
-        """
+        f"""
         INSERT INTO messages (
-            raw, size, received_at, envelope_from, envelope_to,
+            size, received_at, envelope_from, envelope_to,
             from_address, to_addresses, cc_addresses, subject, date,
-            message_id, preview, attachment_count
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            message_id, preview, attachment_count, raw
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {"zeroblob(?)" if large else "?"})
         """,
         (
-            message.raw,
             len(message.raw),
             received,
             envelope.mail_from,
@@ -118,9 +131,12 @@ def _file(
             parsed.message_id,
             parsed.preview,
             parsed.attachment_count,
+            len(message.raw) if large else message.raw,
         ),
     )
     row_id = cursor.lastrowid
+    if large:
+        _write_raw(cursor, row_id, message.raw)
     copies = []
     for address in envelope.recipients:
         # One statement makes the mailbox on first use and takes its next
