@@ -133,7 +133,21 @@ class SQLiteMailStore:
         if not uri:
             self._keeper.close()
             self._keeper = None
-        self._pool = adbapi.ConnectionPool(
+        self._pool = self._one_connection(database, uri)
+        # The health check reads on a connection of its own: in WAL mode a
+        # reader does not wait for the writer, so a long write (a large
+        # message) does not make the daemon look unhealthy.  A private
+        # in-memory database has no WAL; it shares the one connection.
+        self._health = self._pool if uri else self._one_connection(database, uri)
+        self._in_flight: set[Deferred[Any]] = set()
+        self._hooked = webhooks.HookedMailboxes()
+        self._deliveries: GroupCommit[IncomingMessage, list[DeliveredCopy]] = GroupCommit(
+            self._deliver_batch
+        )
+
+    @staticmethod
+    def _one_connection(database: str, uri: bool) -> adbapi.ConnectionPool:
+        return adbapi.ConnectionPool(
             "sqlite3",
             database,
             uri=uri,
@@ -143,11 +157,6 @@ class SQLiteMailStore:
             cp_max=1,
             cp_noisy=False,
             cp_openfun=_configure,
-        )
-        self._in_flight: set[Deferred[Any]] = set()
-        self._hooked = webhooks.HookedMailboxes()
-        self._deliveries: GroupCommit[IncomingMessage, list[DeliveredCopy]] = GroupCommit(
-            self._deliver_batch
         )
 
     def _now_us(self) -> int:
@@ -355,7 +364,8 @@ class SQLiteMailStore:
     # Lifecycle
 
     def check_health(self) -> Deferred[None]:
-        return self._run(messages.ping)
+        d: Deferred[None] = self._health.runInteraction(messages.ping)
+        return d.addErrback(_interaction_failed)
 
     def close(self) -> Deferred[None]:
         """
@@ -366,6 +376,8 @@ class SQLiteMailStore:
 
         def shut(_: object) -> None:
             self._pool.close()
+            if self._health is not self._pool:
+                self._health.close()
             if self._keeper is not None:
                 self._keeper.close()
                 self._keeper = None
