@@ -155,7 +155,10 @@ class Settings:
         "200", values.parse_positive_int, "Simultaneous SMTP sessions; more are answered 421."
     )
     parse_threads: int = _setting(
-        "2", values.parse_positive_int, "Threads that parse incoming messages."
+        "2",
+        values.parse_positive_int,
+        "Threads that parse incoming messages over 32 KiB "
+        "(smaller ones are parsed on the reactor thread).",
     )
     reject_non_domain_emails: bool = _setting(
         "false", values.parse_bool, "Refuse recipients outside DOMAIN_NAME with 550 at RCPT time."
