@@ -134,15 +134,17 @@ def _attachment(part: email.message.Message) -> ParsedAttachment:
     )
 
 
-def _header_block(block: bytes) -> email.message.Message | None:
+def _header_block(block: bytes) -> tuple[email.message.Message, bool] | None:
     """
-    The headers of a plain header block, as the parser would read them, or
+    The headers of a plain header block, as the parser would read them, and
+    whether any of them describes the content (C{Content-*});
     C{None} for anything unusual (a line that is not a header), which the
     parser then reads in full.
     """
     message = email.message.Message()
     name: str | None = None
     value = ""
+    described = False
     for line in block.decode("ascii", "surrogateescape").split("\r\n"):
         if line[:1] in (" ", "\t"):
             if name is None:
@@ -155,32 +157,41 @@ def _header_block(block: bytes) -> email.message.Message | None:
         if header is None:
             return None
         name, value = header.group(1), header.group(2)
+        described = described or name[:8].lower() == "content-"
     if name is not None:
         message[name] = value
-    return message
+    return message, described
 
 
-def _fields(raw: bytes) -> tuple[email.message.Message, email.message.Message | None, int]:
+def _fields(raw: bytes) -> tuple[email.message.Message, str, int]:
     """
-    Parse C{raw} for L{parse_message}: its headers, the part the preview
-    comes from (C{None} if there is no text part), the attachment count.
+    Parse C{raw} for L{parse_message}: its headers, the text the preview
+    comes from, the attachment count.
 
     A message that is not multipart has its headers parsed on their own
     and its body read only as far as the preview needs.
     """
     head_end = raw.find(b"\r\n\r\n")
-    message = _header_block(raw[:head_end]) if head_end > 0 else None
-    if message is not None and message.get_content_maintype() != "multipart":
-        if _is_attachment(message):
-            return message, None, 1
-        if message.get_content_type() != "text/plain":
-            return message, None, 0
-        # Slice once: a large plain body is not copied to read its preview.
-        encoding = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
-        plain = encoding in ("", "7bit", "8bit", "binary")
-        body = raw[head_end + 4 : head_end + 4 + _PREVIEW_SCAN] if plain else raw[head_end + 4 :]
-        message.set_payload(body.decode("ascii", "surrogateescape"))
-        return message, message, 0
+    head = _header_block(raw[:head_end]) if head_end > 0 else None
+    if head is not None:
+        message, described = head
+        start = head_end + 4
+        if not described:
+            # No Content-* header: plain text (RFC 2045 5.2), read as UTF-8
+            # like any text without a charset.
+            text = raw[start : start + _PREVIEW_SCAN].decode("utf-8", "replace")
+            return message, text.replace("\r\n", "\n"), 0
+        if message.get_content_maintype() != "multipart":
+            if _is_attachment(message):
+                return message, "", 1
+            if message.get_content_type() != "text/plain":
+                return message, "", 0
+            # Slice once: a large plain body is not copied to read its preview.
+            encoding = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
+            plain = encoding in ("", "7bit", "8bit", "binary")
+            body = raw[start : start + _PREVIEW_SCAN] if plain else raw[start:]
+            message.set_payload(body.decode("ascii", "surrogateescape"))
+            return message, _text(message), 0
     message = _PARSER.parsebytes(raw)
     preview_from = None
     attachments = 0
@@ -189,7 +200,7 @@ def _fields(raw: bytes) -> tuple[email.message.Message, email.message.Message | 
             attachments += 1
         elif preview_from is None and part.get_content_type() == "text/plain":
             preview_from = part
-    return message, preview_from, attachments
+    return message, _text(preview_from) if preview_from is not None else "", attachments
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -198,8 +209,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     never raises.
     """
     try:
-        message, preview_from, attachments = _fields(raw)
-        text = _text(preview_from) if preview_from is not None else ""
+        message, text, attachments = _fields(raw)
         return ParsedMessage(
             from_address=next(iter(_addresses(message, "from")), ""),
             to=_addresses(message, "to"),

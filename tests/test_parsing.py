@@ -78,6 +78,7 @@ def test_addresses(header: bytes, addresses: tuple[str, ...]) -> None:
     ("headers", "body", "preview", "attachments"),
     [
         (b"", b"plain\r\n  text\r\n", "plain text", 0),
+        (b"MIME-Version: 1.0\r\n", b"gr\xc3\xbc\xc3\x9fe\r\n", "grüße", 0),
         (b"Content-Type: text/plain; charset=latin-1\r\n", b"caf\xe9\r\n", "café", 0),
         (
             b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n",
