@@ -255,3 +255,19 @@ async def test_a_large_message_comes_back_byte_for_byte(store: IMailStore) -> No
     assert await store.get_raw(copy.id) == raw
     (listed,) = (await store.list_messages("big@example.com", 10)).summaries
     assert listed.size == len(raw)
+
+
+@pytest_twisted.ensureDeferred
+async def test_deliveries_asked_together_get_uids_in_order(store: IMailStore) -> None:
+    # A store may commit deliveries asked for at once in one transaction;
+    # each still gets its own copies, with UIDs in the order asked.
+    asked = [
+        store.deliver(incoming("g1@example.com", "g2@example.com", subject=f"m{n}"))
+        for n in range(5)
+    ]
+    results = [await d for d in asked]
+    for mailbox_index in (0, 1):
+        assert [r[mailbox_index].uid for r in results] == [1, 2, 3, 4, 5]
+    page = await store.list_messages("g2@example.com", 10)
+    assert [s.subject for s in page.summaries] == ["m4", "m3", "m2", "m1", "m0"]
+    assert [s.id for s in page.summaries] == [r[1].id for r in reversed(results)]

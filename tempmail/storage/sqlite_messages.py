@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from tempmail import outbox
-from tempmail.events import DeletionReason, MailEvent
+from tempmail.events import DeletionReason
 from tempmail.interfaces import UnknownCursor
 from tempmail.models import (
     AttachmentContent,
@@ -95,20 +95,52 @@ def deliver_all(
     return each one's copies, in order.
 
     @param hooked: which mailboxes have an enabled webhook; only their
-        arrivals are looked up for the outbox.
+        arrivals are written to the outbox, with no query for the others.
     """
-    arrivals: list[MailEvent] = []
-    filed = [_file(cursor, message, now_us, arrivals) for message in incoming]
+    rows = [_insert_message(cursor, message) for message in incoming]
+    # Each mailbox takes all its new UIDs in one statement, which also makes
+    # the mailbox on first use, so two deliveries never get the same UID.
+    wanted: dict[str, int] = {}
+    for message in incoming:
+        for address in message.envelope.recipients:
+            wanted[address] = wanted.get(address, 0) + 1
+    mailboxes: dict[str, list[int]] = {}
+    for address, count in wanted.items():
+        cursor.execute(
+            """
+            INSERT INTO mailboxes (address, uid_validity, uid_next, created_at)
+            VALUES (?, ?, ? + 1, ?)
+            ON CONFLICT (address) DO UPDATE SET uid_next = uid_next + ?
+            RETURNING id, uid_next - ?
+            """,
+            (address, now_us // 1_000_000, count, now_us, count, count),
+        )
+        mailboxes[address] = list(cursor.fetchone())
     with_hooks = hooked.current(cursor)
-    write_outbox(cursor, [a for a in arrivals if a.mailbox in with_hooks], now_us)
+    filed, copy_rows, arrivals = [], [], []
+    for message, row_id in zip(incoming, rows, strict=True):
+        received = to_micros(message.envelope.received_at)
+        copies = []
+        for address in message.envelope.recipients:
+            mailbox = mailboxes[address]
+            copy = DeliveredCopy(id=str(uuid.uuid4()), mailbox=address, uid=mailbox[1])
+            mailbox[1] += 1
+            copy_rows.append((copy.id, mailbox[0], row_id, copy.uid, received))
+            copies.append(copy)
+            if address in with_hooks:
+                arrivals.append(outbox.arrival(message.summary_for(copy)))
+        filed.append(copies)
+    cursor.executemany(
+        "INSERT INTO mailbox_messages (id, mailbox_id, message_id, uid, received_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        copy_rows,
+    )
+    write_outbox(cursor, arrivals, now_us)
     return filed
 
 
-def _file(
-    cursor: Any, message: IncomingMessage, now_us: int, arrivals: list[MailEvent]
-) -> list[DeliveredCopy]:
+def _insert_message(cursor: Any, message: IncomingMessage) -> int:
     parsed, envelope = message.parsed, message.envelope
-    received = to_micros(envelope.received_at)
     large = len(message.raw) > BLOB_PIECE
     cursor.execute(
         f"""
@@ -120,7 +152,7 @@ def _file(
         """,
         (
             len(message.raw),
-            received,
+            to_micros(envelope.received_at),
             envelope.mail_from,
             json.dumps(envelope.recipients),
             parsed.from_address,
@@ -134,34 +166,10 @@ def _file(
             len(message.raw) if large else message.raw,
         ),
     )
-    row_id = cursor.lastrowid
+    row_id: int = cursor.lastrowid
     if large:
         _write_raw(cursor, row_id, message.raw)
-    copies = []
-    for address in envelope.recipients:
-        # One statement makes the mailbox on first use and takes its next
-        # UID, so two deliveries can never get the same one.
-        cursor.execute(
-            """
-            INSERT INTO mailboxes (address, uid_validity, uid_next, created_at)
-            VALUES (?, ?, 2, ?)
-            ON CONFLICT (address) DO UPDATE SET uid_next = uid_next + 1
-            RETURNING id, uid_next - 1
-            """,
-            (address, now_us // 1_000_000, now_us),
-        )
-        mailbox_id, uid = cursor.fetchone()
-        copy = DeliveredCopy(id=str(uuid.uuid4()), mailbox=address, uid=uid)
-        cursor.execute(
-            """
-            INSERT INTO mailbox_messages (id, mailbox_id, message_id, uid, received_at)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (copy.id, mailbox_id, row_id, uid, received),
-        )
-        copies.append(copy)
-        arrivals.append(outbox.arrival(message.summary_for(copy)))
-    return copies
+    return row_id
 
 
 def list_messages(
