@@ -24,7 +24,7 @@ import email.parser
 import email.policy
 import email.utils
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from twisted.logger import Logger
@@ -42,6 +42,8 @@ _ATOMS = r"[^<>\s@\",;:()\[\]\\]+"
 _ONE_ADDRESS = re.compile(
     rf"\s*(?:(?:\"[^\"\\]*\"|[^<>\",;:()\\@]*)<({_ATOMS}@{_ATOMS})>|({_ATOMS}@{_ATOMS}))\s*"
 )
+# Header values by lower-case name, in order.
+_Headers = dict[str, list[str]]
 # A header line as the parser accepts it: printable name, colon, value.
 _HEADER_LINE = re.compile(r"([!-9;-~]+):[ \t]*(.*)", re.DOTALL)
 # Enough of a plain body for the preview, however much white space it has.
@@ -63,8 +65,8 @@ def _decode_header(value: object) -> str:
         return text
 
 
-def _addresses(message: email.message.Message, name: str) -> tuple[str, ...]:
-    values = [_FOLD.sub(" ", str(v)) for v in message.get_all(name, [])]
+def _addresses(headers: _Headers, name: str) -> tuple[str, ...]:
+    values = [_FOLD.sub(" ", v) for v in headers.get(name, ())]
     if len(values) == 1:
         simple = _ONE_ADDRESS.fullmatch(values[0])
         if simple is not None:
@@ -134,73 +136,76 @@ def _attachment(part: email.message.Message) -> ParsedAttachment:
     )
 
 
-def _header_block(block: bytes) -> tuple[email.message.Message, bool] | None:
+def _header_block(block: bytes) -> list[tuple[str, str]] | None:
     """
-    The headers of a plain header block, as the parser would read them, and
-    whether any of them describes the content (C{Content-*});
+    The headers of a plain header block, as the parser would read them, or
     C{None} for anything unusual (a line that is not a header), which the
     parser then reads in full.
     """
-    message = email.message.Message()
-    name: str | None = None
-    value = ""
-    described = False
+    pairs: list[tuple[str, str]] = []
     for line in block.decode("ascii", "surrogateescape").split("\r\n"):
         if line[:1] in (" ", "\t"):
-            if name is None:
+            if not pairs:
                 return None
-            value += "\r\n" + line
+            name, value = pairs[-1]
+            pairs[-1] = (name, value + "\r\n" + line)
             continue
-        if name is not None:
-            message[name] = value
         header = _HEADER_LINE.fullmatch(line)
         if header is None:
             return None
-        name, value = header.group(1), header.group(2)
-        described = described or name[:8].lower() == "content-"
-    if name is not None:
-        message[name] = value
-    return message, described
+        pairs.append((header.group(1), header.group(2)))
+    return pairs
 
 
-def _fields(raw: bytes) -> tuple[email.message.Message, str, int]:
+def _index(pairs: Iterable[tuple[str, object]]) -> _Headers:
+    headers: dict[str, list[str]] = {}
+    for name, value in pairs:
+        headers.setdefault(name.lower(), []).append(str(value))
+    return headers
+
+
+def _fields(raw: bytes) -> tuple[_Headers, str, int]:
     """
-    Parse C{raw} for L{parse_message}: its headers, the text the preview
-    comes from, the attachment count.
+    Parse C{raw} for L{parse_message}: its headers by lower-case name, the
+    text the preview comes from, the attachment count.
 
     A message that is not multipart has its headers parsed on their own
     and its body read only as far as the preview needs.
     """
     head_end = raw.find(b"\r\n\r\n")
-    head = _header_block(raw[:head_end]) if head_end > 0 else None
-    if head is not None:
-        message, described = head
+    pairs = _header_block(raw[:head_end]) if head_end > 0 else None
+    if pairs is not None:
+        headers = _index(pairs)
         start = head_end + 4
-        if not described:
+        if not any(name.startswith("content-") for name in headers):
             # No Content-* header: plain text (RFC 2045 5.2), read as UTF-8
             # like any text without a charset.
             text = raw[start : start + _PREVIEW_SCAN].decode("utf-8", "replace")
-            return message, text.replace("\r\n", "\n"), 0
+            return headers, text.replace("\r\n", "\n"), 0
+        message = email.message.Message()
+        for name, value in pairs:
+            message[name] = value
         if message.get_content_maintype() != "multipart":
             if _is_attachment(message):
-                return message, "", 1
+                return headers, "", 1
             if message.get_content_type() != "text/plain":
-                return message, "", 0
+                return headers, "", 0
             # Slice once: a large plain body is not copied to read its preview.
             encoding = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
             plain = encoding in ("", "7bit", "8bit", "binary")
             body = raw[start : start + _PREVIEW_SCAN] if plain else raw[start:]
             message.set_payload(body.decode("ascii", "surrogateescape"))
-            return message, _text(message), 0
-    message = _PARSER.parsebytes(raw)
+            return headers, _text(message), 0
+    parsed = _PARSER.parsebytes(raw)
     preview_from = None
     attachments = 0
-    for part in _leaves(message):
+    for part in _leaves(parsed):
         if _is_attachment(part):
             attachments += 1
         elif preview_from is None and part.get_content_type() == "text/plain":
             preview_from = part
-    return message, _text(preview_from) if preview_from is not None else "", attachments
+    text = _text(preview_from) if preview_from is not None else ""
+    return _index(parsed.items()), text, attachments
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -209,14 +214,17 @@ def parse_message(raw: bytes) -> ParsedMessage:
     never raises.
     """
     try:
-        message, text, attachments = _fields(raw)
+        headers, text, attachments = _fields(raw)
+        subject, date, message_id = (
+            headers.get(name, ("",))[0] for name in ("subject", "date", "message-id")
+        )
         return ParsedMessage(
-            from_address=next(iter(_addresses(message, "from")), ""),
-            to=_addresses(message, "to"),
-            cc=_addresses(message, "cc"),
-            subject=_decode_header(message.get("Subject", "")).strip(),
-            date=_date(message.get("Date")),
-            message_id=_FOLD.sub(" ", str(message.get("Message-ID", ""))).strip() or None,
+            from_address=next(iter(_addresses(headers, "from")), ""),
+            to=_addresses(headers, "to"),
+            cc=_addresses(headers, "cc"),
+            subject=_decode_header(subject).strip(),
+            date=_date(date),
+            message_id=_FOLD.sub(" ", message_id).strip() or None,
             preview=" ".join(text.split())[:PREVIEW_LENGTH],
             attachment_count=attachments,
         )
