@@ -4,11 +4,13 @@ collection and replies.
 
 Lines come from a L{LineQueue}, which keeps the session in step after an
 overlong line and answers pipelined commands in order (twisted#8126);
-C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}.  A transaction
-is collected once, however many recipients it has, and 250 is sent only
-after the store has committed it.  A store that is unavailable gets 451, so
-the sender retries; any other failure is a bug and gets 554, so the sender
-does not retry it forever.
+C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}.  A message's
+data comes in blocks (the session is the queue's L{MessageData}) and waits
+in a L{MessageBuffer}, in memory or spooled to a file, within the
+listener's L{MemoryBudget}.  A transaction is collected once, however many
+recipients it has, and 250 is sent only after the store has committed it.
+A store that is unavailable gets 451, so the sender retries; any other
+failure is a bug and gets 554, so the sender does not retry it forever.
 """
 
 from __future__ import annotations

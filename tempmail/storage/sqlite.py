@@ -3,10 +3,13 @@ The embedded default store: SQLite through L{twisted.enterprise.adbapi}.
 
 One connection in one pool thread does all the work, so SQLite's single
 writer never waits on itself and operations run in the order they were
-asked.  The database is in WAL mode with C{synchronous=FULL}: a delivery's
-Deferred fires only after its transaction is on disk.  The SQL is in the
-C{sqlite_*} modules beside this one; this class runs each operation as one
-transaction and tells passing trouble (L{StorageUnavailable}) from bugs.
+asked; only the health check reads on a connection of its own.  The
+database is in WAL mode with C{synchronous=FULL}: a delivery's Deferred
+fires only after its transaction is on disk, and deliveries that arrive
+while one commits share the next transaction (L{GroupCommit}).  The SQL is
+in the C{sqlite_*} modules beside this one; this class runs each operation
+as one transaction and tells passing trouble (L{StorageUnavailable}) from
+bugs.
 """
 
 from __future__ import annotations
