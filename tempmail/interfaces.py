@@ -316,6 +316,15 @@ class IWebhookStore(IStore):
         Return a mailbox's webhooks, newest first.
         """
 
+    def may_owe_deliveries(mailbox: str) -> bool:
+        """
+        Whether a change to C{mailbox} that has just committed may have
+        written deliveries: answered from memory, without a query, and
+        C{True} when the store is not sure.  A dispatcher asks it before
+        claiming after an arrival, so mail to mailboxes without webhooks
+        costs no claim; its poll finds anything else.
+        """
+
     def get_webhook(id: str) -> Deferred[Webhook | None]:
         """
         Return one webhook, or C{None} if it is unknown.

@@ -199,6 +199,9 @@ class PublishingMailStore:
     ) -> Deferred[Webhook | None]:
         return self.store.create_webhook(grant, url, events, secret, limit)
 
+    def may_owe_deliveries(self, mailbox: str) -> bool:
+        return self.store.may_owe_deliveries(mailbox)
+
     def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
         return self.store.list_webhooks(mailbox)
 

@@ -56,6 +56,7 @@ PASSES_THROUGH = {
     "list_mailboxes",
     "create_webhook",
     "list_webhooks",
+    "may_owe_deliveries",
     "get_webhook",
     "update_webhook",
     "delete_webhook",

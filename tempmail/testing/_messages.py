@@ -27,6 +27,7 @@ from tempmail.models import (
     MessageSummary,
     StoredMessage,
 )
+from tempmail.parsing import read_content
 from tempmail.search import (
     AllOf,
     AnyOf,
@@ -63,6 +64,8 @@ class MemoryMessages(MemoryState):
     @write
     def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
         parsed, envelope = message.parsed, message.envelope
+        # Like every store, derive the content from the raw bytes.
+        content = read_content(message.raw)
         attachments = tuple(
             AttachmentContent(
                 AttachmentInfo(
@@ -70,7 +73,7 @@ class MemoryMessages(MemoryState):
                 ),
                 a.content,
             )
-            for i, a in enumerate(parsed.attachments)
+            for i, a in enumerate(content.attachments)
         )
         copies = []
         for address in envelope.recipients:
@@ -83,9 +86,9 @@ class MemoryMessages(MemoryState):
                 cc=parsed.cc,
                 date=parsed.date,
                 message_id=parsed.message_id,
-                text=parsed.text,
-                html=parsed.html,
-                headers=parsed.headers,
+                text=content.text,
+                html=content.html,
+                headers=content.headers,
                 envelope_from=envelope.mail_from,
                 envelope_to=envelope.recipients,
                 attachments=tuple(a.info for a in attachments),
