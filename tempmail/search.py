@@ -1,6 +1,7 @@
 """
-Search criteria for a mailbox's messages (IMAP SEARCH), independent of any
-database, and the text matching every store shares.
+Search criteria for a mailbox's messages (IMAP SEARCH, MCP's
+C{search_emails}), independent of any database, and the text matching
+every store shares.
 
 A criterion is a small tree of frozen dataclasses.  Each store turns it
 into its own query (SQL for SQLite); the parts that need the message itself

@@ -64,7 +64,10 @@ class WaitTool(ToolGroup):
                 object_schema(
                     {
                         "address": s.ADDRESS,
-                        "from": {"type": "string", "description": "Part of the sender's address."},
+                        "from": {
+                            "type": "string",
+                            "description": "Part of the From header (name or address).",
+                        },
                         "subject_contains": {"type": "string"},
                         "since": {
                             "type": "string",
