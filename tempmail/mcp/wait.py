@@ -121,6 +121,7 @@ class WaitTool(ToolGroup):
                     mailbox, criterion, arrived.uid, arrived.uid
                 )
             except Exception:
+                # The wait fails with the store, as a failed look-back does.
                 if not found.called:
                     found.errback()
                 return
