@@ -23,7 +23,6 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from OpenSSL import crypto
 from twisted.application.internet import TimerService
 from twisted.internet.interfaces import IOpenSSLContextFactory
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
@@ -101,10 +100,12 @@ def load_certificate(cert_path: Path, key_path: Path, now: datetime) -> Certific
             f"{cert_setting}={cert_path}: the certificate expired on "
             f"{leaf.not_valid_after_utc.isoformat()}"
         )
+    # pyOpenSSL takes cryptography's objects as they are (its own wrappers
+    # are deprecated); Twisted hands them on untouched.
     options = CertificateOptions(
-        privateKey=crypto.PKey.from_cryptography_key(key),  # type: ignore[arg-type]
-        certificate=crypto.X509.from_cryptography(leaf),
-        extraCertChain=[crypto.X509.from_cryptography(c) for c in chain[1:]],
+        privateKey=key,  # type: ignore[arg-type]
+        certificate=leaf,  # type: ignore[arg-type]
+        extraCertChain=chain[1:],  # type: ignore[arg-type]
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(CIPHERS),
     )

@@ -6,49 +6,17 @@ L{StringTransport}.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from twisted.internet.interfaces import ITLSTransport
-from twisted.internet.testing import StringTransport
-from zope.interface import implementer
 
 from tempmail.received import tls_of
 from tempmail.smtp.commands import Reply, command_too_long, parse_mail, parse_rcpt, valid_helo
 from tempmail.smtp.limits import SMTPLimits
 from tempmail.smtp.protocol import TempmailESMTP
+from tests.support import TLSStringTransport
 from tests.test_smtp_protocol import SENDER_OK, SIMPLE, Session, raw_of, stored
 
 TOO_LONG = b"500 5.5.2 Line too long"
 BAD_HELO = b"501 5.5.4 Syntax: EHLO domain or address literal"
-
-
-class _Handle:
-    """What a pyOpenSSL connection tells of its TLS."""
-
-    def get_protocol_version_name(self) -> str:
-        return "TLSv1.3"
-
-    def get_cipher_name(self) -> str:
-        return "TLS_AES_256_GCM_SHA384"
-
-
-@implementer(ITLSTransport)
-class TLSStringTransport(StringTransport):  # type: ignore[misc]
-    """
-    A L{StringTransport} that can start TLS: it records the context
-    factory, and from then on reports a TLS handle.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tls: Any = None
-
-    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
-        self.tls = contextFactory
-
-    def getHandle(self) -> Any:
-        return _Handle() if self.tls is not None else None
 
 
 class TLSSession(Session):
