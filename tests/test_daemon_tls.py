@@ -193,6 +193,30 @@ def test_smtp_starttls_injection_is_discarded(server: Daemon, certificates: Cert
             assert read_reply(tls).startswith(b"221")
 
 
+# The old versions are deprecated in the ssl module: that is the point here.
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_only_tls_1_2_and_up_with_aead_ciphers(server: Daemon, certificates: Certificates) -> None:
+    tls12 = ssl.create_default_context(cafile=str(certificates.directory / "ca.pem"))
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    raw = socket.create_connection(("127.0.0.1", server.ports["smtps"]), timeout=30)
+    with tls12.wrap_socket(raw, server_hostname=DOMAIN) as sock:
+        assert sock.version() == "TLSv1.2"
+        cipher = sock.cipher()
+        assert cipher is not None and cipher[0].startswith("ECDHE-")
+        assert "GCM" in cipher[0] or "CHACHA20" in cipher[0]
+    # A client that offers only TLS 1.0 and 1.1, its own security level
+    # lowered: the server's protocol_version alert refuses it.
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    raw = socket.create_connection(("127.0.0.1", server.ports["smtps"]), timeout=30)
+    with raw, pytest.raises(ssl.SSLError, match="ALERT_PROTOCOL_VERSION"):
+        old.wrap_socket(raw, server_hostname=DOMAIN)
+
+
 # IMAP
 
 
