@@ -145,6 +145,11 @@ class Settings:
     smtp_max_line_length: int = _setting(
         "16384", values.parse_positive_int, "Longest SMTP line accepted, in bytes, without CRLF."
     )
+    smtp_max_command_length: int = _setting(
+        "512",
+        values.parse_positive_int,
+        "Longest SMTP command line, in bytes with CRLF (MAIL may add 40 for its parameters).",
+    )
     smtp_memory_budget: int = _setting(
         "128M",
         values.parse_size,
@@ -258,8 +263,29 @@ class Settings:
     smtp_ssl_key_path: str | None = _setting(
         None, values.parse_pem_file, "PEM private key (privkey.pem)."
     )
+    smtp_ssl_self_signed: bool = _setting(
+        "false",
+        values.parse_bool,
+        "With SMTP_SSL_ENABLED and no paths: make a self-signed certificate for DOMAIN_NAME.",
+    )
+    smtp_require_tls: bool = _setting(
+        "true", values.parse_bool, "Refuse MAIL before STARTTLS on SMTP_STARTTLS_PORT (530)."
+    )
+    smtp_ssl_reload_interval: float = _setting(
+        "5m",
+        values.parse_duration,
+        "How often the certificate files are checked for a renewal (SIGHUP checks at once).",
+    )
     imap_enabled: bool = _setting("false", values.parse_bool, "Start the IMAP server.")
-    imap_port: int = _setting("143", values.parse_port, "IMAP port.")
+    imap_port: int = _setting("143", values.parse_port, "IMAP port (STARTTLS with TLS enabled).")
+    imap_ssl_port: int = _setting(
+        "993", values.parse_port, "Implicit-TLS IMAP port, with SMTP_SSL_ENABLED."
+    )
+    imap_allow_plaintext_auth: bool | None = _setting(
+        None,
+        values.parse_bool,
+        "Allow LOGIN before STARTTLS on IMAP_PORT (unset: only when TLS is off).",
+    )
     imap_allow_unclaimed: bool = _setting(
         "true",
         values.parse_bool,
@@ -426,11 +452,14 @@ def _check_together(settings: Settings) -> None:
 
     @raise ConfigError: naming the settings that disagree.
     """
-    if settings.smtp_ssl_enabled and not (
-        settings.smtp_ssl_cert_path and settings.smtp_ssl_key_path
+    if (
+        settings.smtp_ssl_enabled
+        and not settings.smtp_ssl_self_signed
+        and not (settings.smtp_ssl_cert_path and settings.smtp_ssl_key_path)
     ):
         raise ConfigError(
-            "SMTP_SSL_ENABLED=true: SMTP_SSL_CERT_PATH and SMTP_SSL_KEY_PATH must be set"
+            "SMTP_SSL_ENABLED=true: SMTP_SSL_CERT_PATH and SMTP_SSL_KEY_PATH must be set "
+            "(or SMTP_SSL_SELF_SIGNED=true)"
         )
     if settings.webhook_lease <= settings.webhook_timeout:
         raise ConfigError(

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from twisted.cred.portal import Portal
 from twisted.internet import reactor as global_reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 from twisted.web.server import Site
 
@@ -31,6 +32,7 @@ from tempmail.api.compose import compose
 from tempmail.api.gate import ApiKeyGate
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
+from tempmail.gencert import make_self_signed
 from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.append import Appender
@@ -44,9 +46,11 @@ from tempmail.ratelimit import MemoryFailureLimiter
 from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
+from tempmail.smtp.spool import MemoryBudget
 from tempmail.storage import SchemaError, open_store
 from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.threads import ThreadedPasswordHasher, WorkerPool
+from tempmail.tls import CertificateError, CertificateReloader, ReloadingContextFactory
 from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
 
 log = Logger()
@@ -141,18 +145,27 @@ def stop_on_listen_failure(reactor: Any) -> Callable[[], None]:
     return stop
 
 
-def warn_about_later_features(settings: Settings) -> None:
+def tls_context(settings: Settings, reactor: Any) -> ReloadingContextFactory | None:
     """
-    Say plainly which configured features this release does not serve yet,
-    rather than pretend: a setting that seems to work but does not is worse
-    than a warning.
+    The TLS context factory every TLS listener and STARTTLS shares, or
+    C{None} when TLS is off.  With C{SMTP_SSL_SELF_SIGNED} and no paths, a
+    self-signed pair is made (once) in the data directory.
+
+    @raise ConfigError: with one line naming the setting, if the pair
+        cannot be used.
     """
-    later = {
-        "SMTP_SSL_ENABLED": settings.smtp_ssl_enabled,
-    }
-    for name, configured in later.items():
-        if configured:
-            log.warn("{name} is set, but this release does not provide it yet; ignored", name=name)
+    if not settings.smtp_ssl_enabled:
+        return None
+    if settings.smtp_ssl_cert_path and settings.smtp_ssl_key_path:
+        cert_path, key_path = Path(settings.smtp_ssl_cert_path), Path(settings.smtp_ssl_key_path)
+    else:
+        directory = Path(_spool_directory(settings.database_url) or ".") / "tls"
+        now = datetime.fromtimestamp(reactor.seconds(), UTC)
+        cert_path, key_path = make_self_signed(settings.domain_name, directory, now)
+    try:
+        return ReloadingContextFactory(cert_path, key_path, reactor)
+    except CertificateError as e:
+        raise ConfigError(str(e)) from None
 
 
 def build_service(settings: Settings, reactor: Any = global_reactor) -> TempmailService:
@@ -167,7 +180,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         raise ConfigError(f"DATABASE_URL={settings.database_url}: {e}") from None
 
     daemon = TempmailService(make_observer(settings.log_level, settings.log_format, sys.stdout))
-    warn_about_later_features(settings)
+    tls = tls_context(settings, reactor)
     # Children stop in reverse order: HTTP and SMTP first (finishing what
     # they accepted), then retention, then webhooks (storing the deliveries
     # those last events made), and the store last.
@@ -211,7 +224,11 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             keep_per_mailbox=settings.max_emails_per_mailbox,
         ).setServiceParent(daemon)
 
-    _smtp_service(settings, store, parse_workers, reactor).setServiceParent(daemon)
+    if tls is not None:
+        reloader = CertificateReloader(tls, settings.smtp_ssl_reload_interval, reactor)
+        reloader.setServiceParent(daemon)
+    for service in _smtp_services(settings, store, parse_workers, tls, reactor):
+        service.setServiceParent(daemon)
 
     limiter = MemoryFailureLimiter(
         clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
@@ -227,7 +244,8 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         token_ttl=settings.token_ttl,
     )
     if settings.imap_enabled:
-        _imap_service(settings, store, access, hub, parse_workers, reactor).setServiceParent(daemon)
+        for service in _imap_services(settings, store, access, hub, parse_workers, tls, reactor):
+            service.setServiceParent(daemon)
     sockets = MailboxSocketFactory(
         hub,
         access,
@@ -329,9 +347,18 @@ def _spool_directory(location: StoreLocation) -> str | None:
     return os.path.dirname(os.path.abspath(location.target))
 
 
-def _smtp_service(
-    settings: Settings, store: IMailStore, parse_workers: WorkerPool, reactor: Any
-) -> ListeningService:
+def _smtp_services(
+    settings: Settings,
+    store: IMailStore,
+    parse_workers: WorkerPool,
+    tls: ReloadingContextFactory | None,
+    reactor: Any,
+) -> list[ListeningService]:
+    """
+    The SMTP listeners: C{SMTP_PORT} (STARTTLS offered when TLS is on), and
+    with TLS the submission port (STARTTLS, required by default) and the
+    implicit-TLS port.  They share one delivery and one memory budget.
+    """
     delivery = MailDelivery(
         store,
         settings.domain_name,
@@ -342,35 +369,89 @@ def _smtp_service(
         max_message_size=settings.max_message_size,
         max_recipients=settings.max_recipients,
         max_line_length=settings.smtp_max_line_length,
+        max_command_length=settings.smtp_max_command_length,
         timeout=settings.smtp_timeout,
         memory_budget=settings.smtp_memory_budget,
     )
-    factory = SMTPServerFactory(
-        delivery,
-        limits,
-        reactor,
-        settings.smtp_max_connections,
-        spool_directory=_spool_directory(settings.database_url),
-    )
-    return ListeningService(
-        "smtp",
-        listen_endpoint(
-            reactor, "SMTP", settings.smtp_endpoint, settings.smtp_port, settings.bind_address
-        ),
-        factory,
-        factory.shutdown,
-        stop_on_listen_failure(reactor),
-    )
+    budget = MemoryBudget(limits.memory_budget)
+
+    def factory(context_factory: Any = None, require_tls: bool = False) -> SMTPServerFactory:
+        return SMTPServerFactory(
+            delivery,
+            limits,
+            reactor,
+            settings.smtp_max_connections,
+            spool_directory=_spool_directory(settings.database_url),
+            context_factory=context_factory,
+            require_tls=require_tls,
+            budget=budget,
+        )
+
+    plain = factory(tls)
+    services = [
+        _listening(
+            "smtp",
+            listen_endpoint(
+                reactor, "SMTP", settings.smtp_endpoint, settings.smtp_port, settings.bind_address
+            ),
+            plain,
+            plain.shutdown,
+            reactor,
+        )
+    ]
+    if tls is not None:
+        submission = factory(tls, settings.smtp_require_tls)
+        implicit = factory()
+        services += [
+            _listening(
+                "submission",
+                listen_endpoint(
+                    reactor,
+                    "SMTP_STARTTLS",
+                    None,
+                    settings.smtp_starttls_port,
+                    settings.bind_address,
+                ),
+                submission,
+                submission.shutdown,
+                reactor,
+            ),
+            _listening(
+                "smtps",
+                listen_endpoint(
+                    reactor, "SMTP_SSL", None, settings.smtp_ssl_port, settings.bind_address
+                ),
+                TLSMemoryBIOFactory(tls, False, implicit),
+                implicit.shutdown,
+                reactor,
+            ),
+        ]
+    return services
 
 
-def _imap_service(
+def _listening(
+    name: str,
+    endpoint: IStreamServerEndpoint,
+    factory: IProtocolFactory,
+    shutdown: Callable[[], Deferred[Any]],
+    reactor: Any,
+) -> ListeningService:
+    return ListeningService(name, endpoint, factory, shutdown, stop_on_listen_failure(reactor))
+
+
+def _imap_services(
     settings: Settings,
     store: IMailStore,
     access: MailboxAccess,
     hub: EventHub,
     parse_workers: WorkerPool,
+    tls: ReloadingContextFactory | None,
     reactor: Any,
-) -> ListeningService:
+) -> list[ListeningService]:
+    """
+    The IMAP listeners: C{IMAP_PORT} (STARTTLS offered when TLS is on) and,
+    with TLS, the implicit-TLS port.
+    """
     portal = Portal(MailRealm(store, access, hub))
     portal.registerChecker(AccessChecker(access, settings.imap_allow_unclaimed))
     limits = IMAPLimits(
@@ -383,14 +464,38 @@ def _imap_service(
         max_append=settings.max_message_size,
     )
     appender = Appender(lambda raw: parse_workers.run(parse_message, raw), reactor)
-    factory = IMAPServerFactory(portal, limits, reactor, appender)
-    return ListeningService(
-        "imap",
-        listen_endpoint(reactor, "IMAP", None, settings.imap_port, settings.bind_address),
-        factory,
-        factory.shutdown,
-        stop_on_listen_failure(reactor),
+    allow_plaintext = settings.imap_allow_plaintext_auth
+    plain = IMAPServerFactory(
+        portal,
+        limits,
+        reactor,
+        appender,
+        context_factory=tls,
+        allow_plaintext_auth=tls is None if allow_plaintext is None else allow_plaintext,
     )
+    services = [
+        _listening(
+            "imap",
+            listen_endpoint(reactor, "IMAP", None, settings.imap_port, settings.bind_address),
+            plain,
+            plain.shutdown,
+            reactor,
+        )
+    ]
+    if tls is not None:
+        implicit = IMAPServerFactory(portal, limits, reactor, appender)
+        services.append(
+            _listening(
+                "imaps",
+                listen_endpoint(
+                    reactor, "IMAP_SSL", None, settings.imap_ssl_port, settings.bind_address
+                ),
+                TLSMemoryBIOFactory(tls, False, implicit),
+                implicit.shutdown,
+                reactor,
+            )
+        )
+    return services
 
 
 def stop_cleanly_on_sigterm(reactor: Any) -> None:
@@ -409,6 +514,19 @@ def stop_cleanly_on_sigterm(reactor: Any) -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
+def reload_certificate_on_sighup(reactor: Any, tls: ReloadingContextFactory) -> None:
+    """
+    Make SIGHUP check the certificate files at once (a certbot deploy hook
+    sends it), rather than at the next C{SMTP_SSL_RELOAD_INTERVAL}.
+    """
+
+    def hangup(number: int, frame: object) -> None:
+        log.info("Received SIGHUP: checking the TLS certificate files")
+        reactor.callFromThread(tls.reload)
+
+    signal.signal(signal.SIGHUP, hangup)
+
+
 def makeService(options: Options) -> TempmailService:
     """
     Build the daemon from C{twistd tempmail} options, the environment and
@@ -421,4 +539,9 @@ def makeService(options: Options) -> TempmailService:
         raise SystemExit(f"tempmail: {e}") from None
     # Installed once the reactor runs, replacing the reactor's own handler.
     global_reactor.callWhenRunning(stop_cleanly_on_sigterm, global_reactor)
+    reloader = daemon.namedServices.get("tls-reload")
+    if isinstance(reloader, CertificateReloader):
+        global_reactor.callWhenRunning(
+            reload_certificate_on_sighup, global_reactor, reloader.factory
+        )
     return daemon

@@ -11,7 +11,6 @@ from twisted.cred.portal import Portal
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.append import Appender
@@ -19,7 +18,7 @@ from tempmail.imap.server import TempmailIMAPServer
 from tempmail.parsing import parse_message
 from tempmail.publishing import PublishingMailStore
 from tempmail.testing import MemoryMailStore, RecordingEventHub, inline_access
-from tests.support import fired, incoming
+from tests.support import TLSStringTransport, fired, incoming
 
 BOX = "bob@tempmail.local"
 MAX_APPEND = 4096
@@ -53,7 +52,12 @@ def claim(s: Session, password: str = "right-password") -> None:
 
 
 class Session:
-    def __init__(self, allow_unclaimed: bool = True) -> None:
+    def __init__(
+        self,
+        allow_unclaimed: bool = True,
+        context_factory: object = None,
+        allow_plaintext_auth: bool = True,
+    ) -> None:
         self.clock = Clock()
         self.hub = RecordingEventHub()
         self.memory = MemoryMailStore()
@@ -61,12 +65,14 @@ class Session:
         self.access = inline_access(self.memory, self.clock, admin_token="admin-secret")
         portal = Portal(MailRealm(self.store, self.access, self.hub))
         portal.registerChecker(AccessChecker(self.access, allow_unclaimed))
-        self.server = TempmailIMAPServer(scheduler=run_now)
+        self.server = TempmailIMAPServer(scheduler=run_now, contextFactory=context_factory)
+        self.server.allow_plaintext_auth = allow_plaintext_auth
         self.server.callLater = self.clock.callLater  # type: ignore[method-assign,assignment]
         self.server.portal = portal
         self.server.appender = Appender(lambda raw: succeed(parse_message(raw)), self.clock)
         self.server.max_append = MAX_APPEND
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 5000))
+        # A transport that can start TLS, as a TCP connection can.
+        self.transport = TLSStringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 5000))
         self.server.makeConnection(self.transport)
         self.read()
 

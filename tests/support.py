@@ -8,16 +8,19 @@ import base64
 from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import ITLSTransport
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from tempmail.models import Envelope, IncomingMessage, MailboxGrant
 from tempmail.parsing import parse_message
 from tempmail.testing import inline_access as synchronous_access
 
-__all__ = ["T0", "fired", "incoming", "open_grant", "synchronous_access"]
+__all__ = ["T0", "TLSStringTransport", "fired", "incoming", "open_grant", "synchronous_access"]
 
 T = TypeVar("T")
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -74,3 +77,31 @@ def incoming(
         + "--mixed--\r\n"
     ).encode()
     return IncomingMessage(Envelope("alice@sender.test", recipients, at), raw, parse_message(raw))
+
+
+class _Handle:
+    """What a pyOpenSSL connection tells of its TLS."""
+
+    def get_protocol_version_name(self) -> str:
+        return "TLSv1.3"
+
+    def get_cipher_name(self) -> str:
+        return "TLS_AES_256_GCM_SHA384"
+
+
+@implementer(ITLSTransport)
+class TLSStringTransport(StringTransport):  # type: ignore[misc]
+    """
+    A L{StringTransport} that can start TLS: it records the context
+    factory, and from then on reports a TLS handle.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tls: Any = None
+
+    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
+        self.tls = contextFactory
+
+    def getHandle(self) -> Any:
+        return _Handle() if self.tls is not None else None

@@ -308,3 +308,32 @@ def test_a_storage_failure_gets_451_and_the_retry_is_stored(daemon: DaemonFactor
     assert listing(server, "retry@example.com")["total"] == 0
     assert send(server, "a@b.test", ["retry@example.com"], message) == {}
     assert listing(server, "retry@example.com")["total"] == 1
+
+
+def test_strict_command_parsing_end_to_end(daemon: DaemonFactory) -> None:
+    """
+    Over a real socket: a 2,000-byte MAIL line and EHLO, a NUL and an 8-bit
+    byte in the EHLO name, a NUL in a path; the session stays in step and
+    mail still goes through after them.
+    """
+    server = daemon.start()
+    with socket.create_connection(("127.0.0.1", server.smtp_port), timeout=30) as sock:
+        _read_replies(sock, 1)
+        sock.sendall(
+            b"EHLO " + b"a" * 2000 + b"\r\n"
+            b"MAIL FROM:<" + b"a" * 2000 + b"@example.org>\r\n"
+            b"EHLO bad\x00name\r\n"
+            b"EHLO b\xe4d.example\r\n"
+            b"EHLO client.example\r\n"
+            b"MAIL FROM:<a\x00@example.org>\r\n"
+            b"MAIL FROM:<a@example.org>\r\n"
+        )
+        assert _read_replies(sock, 7) == [
+            b"500 5.5.2 Line too long",
+            b"500 5.5.2 Line too long",
+            b"501 5.5.4 Syntax: EHLO domain or address literal",
+            b"501 5.5.4 Syntax: EHLO domain or address literal",
+            b"250 ENHANCEDSTATUSCODES",
+            b"501 5.5.4 Control characters are not allowed in a path",
+            b"250 2.1.0 Sender OK",
+        ]

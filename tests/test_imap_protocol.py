@@ -198,3 +198,53 @@ def test_claim_ends_an_open_session(session: Session) -> None:
 def test_unknown_command_is_bad_and_session_goes_on(session: Session) -> None:
     assert session.send(b"a FROB").startswith(b"a BAD")
     assert session.send(b"b NOOP") == b"b OK NOOP completed\r\n"
+
+
+# STARTTLS
+
+
+def test_logindisabled_until_starttls() -> None:
+    s = Session(context_factory=object(), allow_plaintext_auth=False)
+    reply = s.send(b"a CAPABILITY")
+    assert b"LOGINDISABLED" in reply and b"STARTTLS" in reply and b"AUTH=" not in reply
+    refused = b"NO [PRIVACYREQUIRED] use STARTTLS before logging in\r\n"
+    assert s.send(b"b LOGIN bob x") == b"b " + refused
+    assert s.send(b"c AUTHENTICATE PLAIN " + b64encode(b"\0bob\0pw")) == b"c " + refused
+    assert s.send(b"d STARTTLS") == b"d OK Begin TLS negotiation now\r\n"
+    reply = s.send(b"e CAPABILITY")
+    assert b"LOGINDISABLED" not in reply and b"STARTTLS" not in reply and b"AUTH=PLAIN" in reply
+    assert s.send(b"f LOGIN bob x") == b"f OK LOGIN completed\r\n"
+    s.close()
+
+
+def test_plaintext_auth_allowed_keeps_starttls_offered() -> None:
+    s = Session(context_factory=object(), allow_plaintext_auth=True)
+    reply = s.send(b"a CAPABILITY")
+    assert b"STARTTLS" in reply and b"LOGINDISABLED" not in reply
+    assert s.send(b"b LOGIN bob x") == b"b OK LOGIN completed\r\n"
+    s.close()
+
+
+def test_starttls_drops_pipelined_commands() -> None:
+    """
+    C{a STARTTLS} and C{b LOGIN} in one packet: LOGIN never runs; the next
+    command, read from inside TLS, is answered as unauthenticated.
+    """
+    s = Session(context_factory=object(), allow_plaintext_auth=False)
+    s.server.dataReceived(b"a STARTTLS\r\nb LOGIN bob x\r\n")
+    assert s.read() == b"a OK Begin TLS negotiation now\r\n"
+    assert s.server.startedTLS
+    assert s.send(b"c SELECT INBOX").startswith(b"c BAD")
+
+
+def test_starttls_drops_commands_held_behind_a_running_one() -> None:
+    """
+    Lines queued while a command ran are dropped too when one of them is
+    STARTTLS: the queue was read before the handshake.
+    """
+    s = Session(context_factory=object(), allow_plaintext_auth=False)
+    s.server.blocked = []  # type: ignore[assignment]
+    s.server.dataReceived(b"a NOOP\r\nb STARTTLS\r\nc LOGIN bob x\r\n")
+    s.server._unblock()
+    assert s.read() == (b"a OK NOOP completed\r\nb OK Begin TLS negotiation now\r\n")
+    assert s.send(b"d SELECT INBOX").startswith(b"d BAD")

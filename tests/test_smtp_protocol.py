@@ -214,9 +214,10 @@ def test_mail_size_at_limit_accepted() -> None:
 def test_mail_huge_size_refused() -> None:
     """
     A SIZE with thousands of digits is still just "too big": it must not
-    blow up int() (Python refuses to convert more than 4300 digits).
+    blow up int() (Python refuses to convert more than 4300 digits), even
+    with the command-line limit raised to let it through.
     """
-    session = Session(limits=SMTPLimits(max_message_size=1000))
+    session = Session(limits=SMTPLimits(max_message_size=1000, max_command_length=16384))
     session.take()
     assert session.command(b"MAIL FROM:<a@b.example> SIZE=" + b"9" * 5000) == [
         b"552 5.3.4 Message size exceeds fixed maximum message size"
@@ -745,17 +746,20 @@ def test_received_header_for_one_recipient() -> None:
 def test_helo_name_cannot_inject_header_lines() -> None:
     """
     A bare LF (or other control byte) in the EHLO name would otherwise start
-    a new header line inside our Received: header.
+    a new header line inside our Received: header: the name is refused, and
+    the header says C{unknown}.
     """
     session = Session()
     session.take()
-    session.command(b"EHLO evil\nX-Injected: yes\tfor")
+    assert session.command(b"EHLO evil\nX-Injected: yes\tfor") == [
+        b"501 5.5.4 Syntax: EHLO domain or address literal"
+    ]
     session.start(b"bob@tmp.test")
     session.send(SIMPLE)
     [message] = stored(session.store, "bob@tmp.test")
     raw = raw_of(session.store, message)
-    assert raw.startswith(b"Received: from evil?X-Injected:?yes?for ([192.168.1.1])\r\n")
-    assert b"\nX-Injected" not in raw
+    assert raw.startswith(b"Received: from unknown ([192.168.1.1])\r\n")
+    assert b"X-Injected" not in raw
 
 
 def test_bare_lf_becomes_crlf() -> None:

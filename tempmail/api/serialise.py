@@ -20,6 +20,7 @@ from tempmail.models import (
     StoredMessage,
     Webhook,
 )
+from tempmail.received import tls_of
 from tempmail.times import rfc3339
 
 
@@ -92,6 +93,8 @@ def message_json(message: StoredMessage) -> dict[str, Any]:
         "envelope_from": message.envelope_from,
         "envelope_to": list(message.envelope_to),
         "raw_url": f"/api/email/{quote(summary.id)}/raw",
+        # Read from our Received: header: {"version", "cipher"} or null.
+        "tls": tls_of(message.headers),
     }
 
 

@@ -4,7 +4,7 @@ run at once (in total and per client address), and applies the timeouts
 and the literal size limit.
 
 It takes an optional TLS context factory, which the sessions receive for
-STARTTLS once TLS for IMAP is configured.
+STARTTLS (an implicit-TLS listener wraps the factory in TLS instead).
 """
 
 from __future__ import annotations
@@ -63,10 +63,15 @@ class IMAPServerFactory(ServerFactory):
         clock: IReactorTime,
         appender: Appender,
         context_factory: Any = None,
+        allow_plaintext_auth: bool = True,
     ) -> None:
         """
         @param appender: files the messages of APPEND and COPY.
+        @param context_factory: offer STARTTLS with this TLS context factory.
+        @param allow_plaintext_auth: with C{context_factory}, whether LOGIN
+            and AUTHENTICATE work before STARTTLS (if not, C{LOGINDISABLED}).
         """
+        self.allow_plaintext_auth = allow_plaintext_auth
         self.portal = portal
         self.appender = appender
         self.limits = limits
@@ -94,6 +99,7 @@ class IMAPServerFactory(ServerFactory):
         session.MAX_LENGTH = self.limits.max_line_length
         session.max_append = self.limits.max_append
         session.appender = self.appender
+        session.allow_plaintext_auth = self.allow_plaintext_auth
         self.sessions[host] += 1
         self._open.add(session)
         return session

@@ -134,9 +134,19 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
     def _client(self) -> str:
         return str(getattr(self.transport.getPeer(), "host", "unknown"))
 
+    # Whether LOGIN and AUTHENTICATE work before STARTTLS, when it is offered.
+    allow_plaintext_auth = True
+    # Set by STARTTLS: lines read before the handshake are dropped.
+    _discard_plaintext = False
+
     def capabilities(self) -> dict[bytes, Any]:
         caps = super().capabilities()
-        caps[b"AUTH"] = [b"PLAIN"]
+        if b"LOGINDISABLED" in caps and self.allow_plaintext_auth:
+            del caps[b"LOGINDISABLED"]
+        # No mechanism is offered where logging in is disabled (RFC 3501 6.2.3).
+        caps[b"AUTH"] = None if b"LOGINDISABLED" in caps else [b"PLAIN"]
+        if caps[b"AUTH"] is None:
+            del caps[b"AUTH"]
         caps[b"SASL-IR"] = None
         caps[b"UNSELECT"] = None
         caps[b"ID"] = None
@@ -156,6 +166,9 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
     )
 
     def _login(self, tag: bytes, user: bytes, password: bytes) -> None:
+        if b"LOGINDISABLED" in self.capabilities():
+            self.sendNegativeResponse(tag, b"[PRIVACYREQUIRED] use STARTTLS before logging in")
+            return
         login = ClientLogin(user, password, self._client())
         d = maybeDeferred(self.portal.login, login, None, imap4.IAccount)
         d.addCallbacks(self._logged_in, self._login_failed, callbackArgs=(tag,), errbackArgs=(tag,))
@@ -182,6 +195,9 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
             self.sendNegativeResponse(tag, b"[UNAVAILABLE] the login could not be checked")
 
     def do_AUTHENTICATE(self, tag: bytes, args: bytes) -> None:
+        if b"LOGINDISABLED" in self.capabilities():
+            self.sendNegativeResponse(tag, b"[PRIVACYREQUIRED] use STARTTLS before logging in")
+            return
         mechanism, _, initial = args.strip().partition(b" ")
         if mechanism.upper() != b"PLAIN":
             self.sendNegativeResponse(tag, b"only AUTHENTICATE PLAIN is supported")
@@ -208,6 +224,32 @@ class TempmailIMAPServer(MailboxCommands, FetchCommands):
             self.sendBadResponse(tag, b"malformed PLAIN response")
             return
         self._login(tag, user, password)
+
+    # STARTTLS
+
+    def do_STARTTLS(self, tag: bytes) -> None:
+        """
+        Start TLS; what the client pipelined after STARTTLS was sent in
+        plain text before the handshake, and is dropped, never run inside
+        TLS (the CVE-2011-0411 class).
+        """
+        super().do_STARTTLS(tag)
+        if self.startedTLS:
+            self._discard_plaintext = True
+            self.clearLineBuffer()
+
+    unauth_STARTTLS = (do_STARTTLS,)  # type: ignore[assignment]
+
+    def dataReceived(self, data: bytes) -> None:
+        # Bytes read after STARTTLS come out of the TLS layer.
+        self._discard_plaintext = False
+        super().dataReceived(data)
+
+    def lineReceived(self, line: bytes) -> Any:
+        if self._discard_plaintext:
+            # A command held back while another ran, queued before STARTTLS.
+            return None
+        return super().lineReceived(line)
 
     def _credentials_lost(self, why: str) -> None:
         self.sendUntaggedResponse(b"BYE " + why.encode("ascii", "replace"))

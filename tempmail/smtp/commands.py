@@ -28,6 +28,27 @@ _MAX_SIZE_DIGITS = 20
 
 _BODY_TYPES = (b"7BIT", b"8BITMIME")
 
+# NUL, the other C0 controls (CR and LF included) and DEL.
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# RFC 5321 4.1.2: a domain of letter-digit-hyphen labels (an underscore is
+# tolerated, as hostnames with one are common), or an address literal.
+_LABEL = rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DOMAIN = rb"(?:" + _LABEL + rb")(?:\." + _LABEL + rb")*\.?"
+_ADDRESS_LITERAL = (
+    rb"\[(?:[0-9.]{7,15}|IPv6:[0-9A-Fa-f:.]{2,45}"
+    rb"|[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+)\]"
+)
+_HELO = re.compile(rb"(?:" + _DOMAIN + rb"|" + _ADDRESS_LITERAL + rb")")
+# A sender's mailbox: a local part and a domain (or address literal); a
+# source route before it (RFC 5321 C.) is accepted and ignored.
+_SENDER = re.compile(rb"(?:@[^,:@]+(?:,@[^,:@]+)*:)?(?P<mailbox>.+@(?:[^@\[\]]+|\[[^\[\]]+\]))")
+
+MAIL_PARAMETER_ALLOWANCE = 26 + 14
+"""
+Octets a C{MAIL} command line may have beyond the command-line limit: 26
+for C{SIZE=} (RFC 1870) and 14 for C{ BODY=8BITMIME}.
+"""
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -49,6 +70,35 @@ while reading C{DATA}.
 """
 
 
+CONTROL_CHARACTERS = Reply(501, b"5.5.4 Control characters are not allowed in a path")
+"""
+The reply to a C{MAIL} or C{RCPT} argument holding NUL or another control byte.
+"""
+
+
+def command_too_long(line: bytes, limit: int) -> bool:
+    """
+    Whether a command line is over the limit (RFC 5321 4.5.3.1.4: 512
+    octets with its CRLF), allowing a C{MAIL} command the octets of the
+    parameters we advertise (L{MAIL_PARAMETER_ALLOWANCE}).
+
+    @param line: the line without its CRLF.
+    @param limit: the octets allowed, CRLF included.
+    """
+    if line[:5].upper() == b"MAIL ":
+        limit += MAIL_PARAMETER_ALLOWANCE
+    return len(line) + 2 > limit
+
+
+def valid_helo(name: bytes) -> bool:
+    """
+    Whether a C{HELO} or C{EHLO} argument is a domain or an address literal
+    (RFC 5321 4.1.1.1), with nothing else: no spaces, no control or 8-bit
+    bytes, not empty.
+    """
+    return _HELO.fullmatch(name) is not None
+
+
 def parse_mail(rest: bytes, max_message_size: int) -> str | Reply:
     """
     Parse the argument of C{MAIL}.
@@ -57,8 +107,11 @@ def parse_mail(rest: bytes, max_message_size: int) -> str | Reply:
     @param max_message_size: the largest C{SIZE=} accepted, in bytes.
     @return: the sender (C{""} for the null sender C{<>}), or the reply
         that refuses the command: 501 for bad syntax, C{SIZE} or C{BODY},
-        552 for a C{SIZE} over the limit, 555 for any other parameter.
+        552 for a C{SIZE} over the limit, 555 for any other parameter,
+        553 for a path that is not a mailbox.
     """
+    if _CONTROL.search(rest):
+        return CONTROL_CHARACTERS
     match = _MAIL.match(rest)
     if match is None:
         return Reply(501, b"5.5.4 Syntax: MAIL FROM:<address>")
@@ -74,7 +127,13 @@ def parse_mail(rest: bytes, max_message_size: int) -> str | Reply:
         return Reply(501, b"5.5.4 BODY must be 7BIT or 8BITMIME")
     if params:
         return Reply(555, b"5.5.4 Unsupported MAIL parameter " + next(iter(params)))
-    return _path(match).decode("utf-8", "replace")
+    path = _path(match)
+    if path:
+        sender = _SENDER.fullmatch(path)
+        if sender is None:
+            return Reply(553, b"5.1.7 Bad sender address syntax")
+        path = sender.group("mailbox")
+    return path.decode("utf-8", "replace")
 
 
 def parse_rcpt(rest: bytes) -> str | Reply:
@@ -86,6 +145,8 @@ def parse_rcpt(rest: bytes) -> str | Reply:
         refuses the command: 501 for bad syntax, 555 for any parameter, 553
         for a path that is not valid UTF-8.
     """
+    if _CONTROL.search(rest):
+        return CONTROL_CHARACTERS
     match = _RCPT.match(rest)
     if match is None:
         return Reply(501, b"5.5.4 Syntax: RCPT TO:<address>")

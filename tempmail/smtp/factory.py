@@ -37,18 +37,28 @@ class SMTPServerFactory(ServerFactory):
         clock: IReactorTime,
         max_connections: int = 200,
         spool_directory: str | None = None,
+        context_factory: Any = None,
+        require_tls: bool = False,
+        budget: MemoryBudget | None = None,
     ) -> None:
         """
         @param spool_directory: where sessions spool large messages
             (C{None}: the system's temporary directory).
+        @param context_factory: offer STARTTLS with this TLS context
+            factory (C{None}: no STARTTLS, as on an implicit-TLS listener).
+        @param require_tls: refuse MAIL before STARTTLS (the submission port).
+        @param budget: the memory budget, when listeners share one (by
+            default this listener has its own, of C{limits.memory_budget}).
         """
+        self.context_factory = context_factory
+        self.require_tls = require_tls
         self.delivery = delivery
         self.limits = limits
         self.clock = clock
         self.max_connections = max_connections
         self.sessions: set[TempmailESMTP] = set()
-        # One budget for every session of this listener.
-        self.budget = MemoryBudget(limits.memory_budget)
+        # One budget for every session of this listener (or of all SMTP listeners).
+        self.budget = budget or MemoryBudget(limits.memory_budget)
         self.spool_directory = spool_directory
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
@@ -61,7 +71,13 @@ class SMTPServerFactory(ServerFactory):
             )
             return Refusal(b"421 4.7.0 " + domain + b" Too many connections, try again later")
         session = TempmailESMTP(
-            self.delivery, self.limits, self.clock, self.budget, self.spool_directory
+            self.delivery,
+            self.limits,
+            self.clock,
+            self.budget,
+            self.spool_directory,
+            self.context_factory,
+            self.require_tls,
         )
         session.factory = self
         self.sessions.add(session)

@@ -14,7 +14,9 @@ class SMTPLimits:
 
     @ivar max_message_size: bytes of message data accepted after DATA.
     @ivar max_recipients: RCPT TO commands accepted per transaction.
-    @ivar max_line_length: bytes in one line, without CRLF.
+    @ivar max_line_length: bytes in one line of message data, without CRLF.
+    @ivar max_command_length: bytes in one command line, with its CRLF
+        (RFC 5321's 512; C{MAIL} may have the octets of its parameters more).
     @ivar timeout: seconds of silence before the session is closed.
     @ivar memory_budget: bytes of message data all sessions together may
         hold in memory (L{tempmail.smtp.spool.MemoryBudget}).
@@ -23,5 +25,6 @@ class SMTPLimits:
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 100
     max_line_length: int = 16384
+    max_command_length: int = 512
     timeout: float = 300.0
     memory_budget: int = 128 * 1024 * 1024

@@ -220,6 +220,16 @@ class LineQueue:
             self._overlong = True
             self._buffer = self._buffer[-1:] if self._buffer.endswith(b"\r") else b""
 
+    def discard_input(self) -> None:
+        """
+        Drop every line received but not yet handed on, and the partial line
+        being read: after STARTTLS, what was sent before the handshake must
+        never be read as if it came inside TLS.
+        """
+        self._pending.clear()
+        self._buffer = b""
+        self._overlong = False
+
     def hold_until(self, reply: Deferred[_T]) -> None:
         """
         Hand on no further line until C{reply} fires, pausing the transport

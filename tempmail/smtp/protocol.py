@@ -4,7 +4,10 @@ collection and replies.
 
 Lines come from a L{LineQueue}, which keeps the session in step after an
 overlong line and answers pipelined commands in order (twisted#8126);
-C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}.  A message's
+C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}, which also
+holds the limits on a command line and on a HELO name.  STARTTLS discards
+whatever the client sent after it in plain text and starts the session
+again (RFC 3207), so no command sent before the handshake runs after it.  A message's
 data comes in blocks (the session is the queue's L{MessageData}) and waits
 in a L{MessageBuffer}, in memory or spooled to a file, within the
 listener's L{MemoryBudget}.  A transaction is collected once, however many
@@ -19,11 +22,10 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime
-from email.utils import format_datetime
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, ISSLTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.mail import smtp
@@ -31,16 +33,24 @@ from twisted.python.failure import Failure
 
 from tempmail.interfaces import StorageUnavailable
 from tempmail.models import DeliveredCopy, Envelope
-from tempmail.smtp.commands import TOO_BIG, Reply, parse_mail, parse_rcpt
+from tempmail.received import received_header
+from tempmail.smtp.commands import (
+    TOO_BIG,
+    Reply,
+    command_too_long,
+    parse_mail,
+    parse_rcpt,
+    valid_helo,
+)
 from tempmail.smtp.delivery import MailDelivery, RecipientRefused
 from tempmail.smtp.limits import SMTPLimits
 from tempmail.smtp.lines import LineQueue
 from tempmail.smtp.spool import MemoryBudget, MessageBuffer
 from tempmail.times import clock_now
+from tempmail.tls import tls_description
 
 log = Logger()
 
-_HELO_UNSAFE = re.compile(rb"[^\x21-\x7e]")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 NO_MEMORY = Reply(452, b"4.3.1 Insufficient system storage; try again later")
 
@@ -53,6 +63,10 @@ class TempmailESMTP(smtp.ESMTP):
     @ivar limits: the limits this session enforces.
     @ivar clock: the idle timer's clock, and the time of C{Received:}.
     @ivar host: C{DOMAIN_NAME} in IDNA, for the greeting and C{Received:}.
+    @ivar ctx: the TLS context factory STARTTLS uses, or C{None}: then
+        STARTTLS is neither offered nor accepted.
+    @ivar require_tls: refuse MAIL until the session is under TLS (the
+        submission port).
     """
 
     # Twisted logs each recipient with str(), which is ASCII-only.
@@ -67,6 +81,8 @@ class TempmailESMTP(smtp.ESMTP):
         clock: IReactorTime,
         budget: MemoryBudget | None = None,
         spool_directory: str | None = None,
+        context_factory: Any = None,
+        require_tls: bool = False,
     ) -> None:
         """
         @param delivery: accepts the recipients and stores the messages.
@@ -76,8 +92,13 @@ class TempmailESMTP(smtp.ESMTP):
             one of C{limits.memory_budget} for this session alone).
         @param spool_directory: where large messages are spooled (C{None}:
             the system's temporary directory).
+        @param context_factory: the TLS context factory for STARTTLS.
+        @param require_tls: refuse MAIL before STARTTLS with 530.
         """
-        super().__init__()
+        super().__init__(contextFactory=context_factory)
+        self.require_tls = require_tls
+        # After STARTTLS the client must say EHLO again (RFC 3207 4.2).
+        self._helo_needed = False
         self.mail_delivery = delivery
         self.limits = limits
         self.clock = clock
@@ -114,7 +135,7 @@ class TempmailESMTP(smtp.ESMTP):
     def connectionMade(self) -> None:
         """Start reading lines from the new connection, then greet the client."""
         self._input = LineQueue(
-            self._wire(), self.limits.max_line_length, self.lineReceived, self._line_too_long
+            self._wire(), self.limits.max_line_length, self._command, self._line_too_long
         )
         super().connectionMade()
 
@@ -164,6 +185,12 @@ class TempmailESMTP(smtp.ESMTP):
         self.sendCode(421, b"4.4.2 " + self.host + b" Idle for too long, closing connection")
         self._wire().loseConnection()
 
+    def _command(self, line: bytes) -> None:
+        if command_too_long(line, self.limits.max_command_length):
+            self._line_too_long()
+        else:
+            self.lineReceived(line)
+
     def _line_too_long(self) -> None:
         # Twisted's lineReceived resets the idle timer; an overlong line does
         # not go through it, but it is activity too.
@@ -205,11 +232,44 @@ class TempmailESMTP(smtp.ESMTP):
         self.sendCode(502, b"5.5.1 AUTH is not supported here")
 
     def ext_STARTTLS(self, rest: bytes) -> None:
-        """Start TLS, or say 454 (with its enhanced code) when none is configured."""
-        if self.ctx is None:
+        """
+        Start TLS, or say 454 (with its enhanced code) when none is
+        configured.  Once TLS starts, what the client sent after STARTTLS
+        in plain text is discarded, and the session starts again.
+        """
+        if self.ctx is None or not self.canStartTLS or self._under_tls():
             self.sendCode(454, b"4.7.0 TLS not available")
-        else:
-            super().ext_STARTTLS(rest)
+            return
+        self.sendCode(220, b"2.0.0 Ready to start TLS")
+        # Anything pipelined after STARTTLS was sent before the handshake:
+        # running it inside TLS would let a man in the middle inject it.
+        self._input.discard_input()
+        self._wire().startTLS(self.ctx)
+        self.startedTLS = True
+        self._helo = (None, self._helo[1])
+        self._from = None
+        self._to = []
+        self._helo_needed = True
+
+    def _under_tls(self) -> bool:
+        return bool(self.startedTLS) or ISSLTransport.providedBy(self._wire())
+
+    def do_HELO(self, rest: bytes) -> None:
+        """Greet a client that names itself with a domain or address literal."""
+        if self._helo_checked(rest):
+            super().do_HELO(rest)
+
+    def do_EHLO(self, rest: bytes) -> None:
+        """Greet a client that names itself with a domain or address literal; list extensions."""
+        if self._helo_checked(rest):
+            super().do_EHLO(rest)
+
+    def _helo_checked(self, name: bytes) -> bool:
+        if not valid_helo(name):
+            self.sendCode(501, b"5.5.4 Syntax: EHLO domain or address literal")
+            return False
+        self._helo_needed = False
+        return True
 
     def sendSyntaxError(self) -> None:
         """Answer an empty command line."""
@@ -244,6 +304,12 @@ class TempmailESMTP(smtp.ESMTP):
 
     def do_MAIL(self, rest: bytes) -> None:
         """Start a transaction with a sender, after checking its parameters."""
+        if self._helo_needed:
+            self.sendCode(503, b"5.5.1 Send EHLO again after STARTTLS")
+            return
+        if self.require_tls and not self._under_tls():
+            self.sendCode(530, b"5.7.0 Must issue a STARTTLS command first")
+            return
         if self._from is not None:
             self.sendCode(503, b"5.5.1 Sender already given")
             return
@@ -380,16 +446,14 @@ class TempmailESMTP(smtp.ESMTP):
             self.sendCode(554, b"5.3.0 Message not stored: internal error")
 
     def _received_header(self, recipients: tuple[str, ...], now: datetime) -> bytes:
-        # The HELO name is the client's text: keep it to one printable token
-        # so it cannot break the header or add one.
-        helo_name = _HELO_UNSAFE.sub(b"?", self._helo[0] or b"unknown")[:255].decode("ascii")
-        peer = self._helo[1]
+        helo, peer = self._helo
         peer_text = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
-        # Only a message with one recipient names it, so that each copy does
-        # not reveal the others.
-        for_clause = f"\r\n\tfor <{recipients[0]}>" if len(recipients) == 1 else ""
-        return (
-            f"Received: from {helo_name} ([{peer_text}])\r\n"
-            f"\tby {self.host.decode('ascii')} (tempmail) with ESMTP{for_clause};\r\n"
-            f"\t{format_datetime(now)}\r\n"
-        ).encode()
+        tls = tls_description(self._wire()) if self._under_tls() else None
+        return received_header(
+            (helo or b"unknown").decode("ascii"),
+            peer_text,
+            self.host.decode("ascii"),
+            recipients,
+            now,
+            tls,
+        )
