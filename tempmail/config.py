@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from tempmail import values
+from tempmail.proxies import Network, parse_networks
 from tempmail.storage.location import StoreLocation, parse_database_url
 
 
@@ -342,6 +343,14 @@ class Settings:
         (
             "Makes the API private: every /api route but /api/health needs X-API-Key "
             "(16+ characters)."
+        ),
+    )
+    trusted_proxies: tuple[Network, ...] = _setting(
+        "",
+        parse_networks,
+        (
+            "Reverse proxies (addresses and CIDR ranges, comma-separated) whose Forwarded "
+            "and X-Forwarded-For headers name the client; empty trusts none."
         ),
     )
     log_level: str = _setting(

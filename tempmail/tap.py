@@ -23,12 +23,12 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.web.server import Site
 
 from tempmail.access import MailboxAccess
 from tempmail.api.app import MailAPI, WebhookSettings
 from tempmail.api.compose import compose
 from tempmail.api.gate import ApiKeyGate
+from tempmail.api.site import ApiSite
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.hub import EventHub
@@ -38,6 +38,7 @@ from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
 from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
 from tempmail.parsing import parse_message
+from tempmail.proxies import TrustedProxies
 from tempmail.publishing import PublishingMailStore
 from tempmail.ratelimit import MemoryFailureLimiter
 from tempmail.retention import RetentionService
@@ -237,6 +238,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             ping_interval=settings.ws_ping_interval,
             max_backlog=settings.ws_max_backlog,
         ),
+        TrustedProxies(settings.trusted_proxies),
     )
     webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
     mcp = _mcp_server(settings, store, access, hub, webhooks, clock)
@@ -245,9 +247,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     ).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
-    site = Site(resource)
-    site.displayTracebacks = False
-    site.noisy = False
+    site = ApiSite(resource, TrustedProxies(settings.trusted_proxies))
     ListeningService(
         "http",
         listen_endpoint(
@@ -292,9 +292,7 @@ def _mcp_service(settings: Settings, mcp: McpServer, reactor: Any) -> ListeningS
     resource = compose([McpEndpoint(mcp, ("/mcp", "/")).app])
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key, prefixes=None)
-    site = Site(resource)
-    site.displayTracebacks = False
-    site.noisy = False
+    site = ApiSite(resource, TrustedProxies(settings.trusted_proxies))
 
     return ListeningService(
         "mcp",
