@@ -31,6 +31,7 @@ from tempmail.api.gate import ApiKeyGate
 from tempmail.api.site import ApiSite
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
+from tempmail.health import Readiness
 from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
@@ -243,7 +244,14 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
     mcp = _mcp_server(settings, store, access, hub, webhooks, clock)
     resource = MailAPI(
-        store, access, settings.domain_name, web_root(), sockets, webhooks, McpEndpoint(mcp).app
+        store,
+        access,
+        settings.domain_name,
+        web_root(),
+        sockets,
+        webhooks,
+        McpEndpoint(mcp).app,
+        Readiness(store, daemon),
     ).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
@@ -381,6 +389,18 @@ def stop_cleanly_on_sigterm(reactor: Any) -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
+def keep_running_on_sighup(reactor: Any) -> None:
+    """
+    Make SIGHUP (systemd's reload) harmless: its default action would end
+    the process, and no TLS certificates are in use to be read again.
+    """
+
+    def reload(number: int, frame: object) -> None:
+        reactor.callFromThread(log.info, "Received SIGHUP: no TLS certificates to reload")
+
+    signal.signal(signal.SIGHUP, reload)
+
+
 def makeService(options: Options) -> TempmailService:
     """
     Build the daemon from C{twistd tempmail} options, the environment and
@@ -393,4 +413,5 @@ def makeService(options: Options) -> TempmailService:
         raise SystemExit(f"tempmail: {e}") from None
     # Installed once the reactor runs, replacing the reactor's own handler.
     global_reactor.callWhenRunning(stop_cleanly_on_sigterm, global_reactor)
+    global_reactor.callWhenRunning(keep_running_on_sighup, global_reactor)
     return daemon
