@@ -21,6 +21,7 @@ from tempmail.access import MailboxAccess
 from tempmail.api.claim_routes import ClaimRoutes
 from tempmail.api.compose import compose
 from tempmail.api.content_routes import ContentRoutes
+from tempmail.api.export_routes import ExportRoutes
 from tempmail.api.health_routes import HealthRoutes
 from tempmail.api.mail_routes import MailRoutes
 from tempmail.api.responses import ApiError
@@ -81,6 +82,7 @@ class MailAPI:
         self.groups: list[Klein] = [
             HealthRoutes(readiness).app,
             MailRoutes(store, access, domain).app,
+            ExportRoutes(store, access, domain).app,
             ContentRoutes(store, access, domain).app,
             ClaimRoutes(store, access, domain).app,
             WebhookRoutes(store, access, domain, webhooks).app,
