@@ -114,7 +114,7 @@ def test_export_streams_an_mbox_that_imports_byte_for_byte(
     path.write_bytes(exported.body)
     # Python's own mbox reader finds every message; ours undoes the quoting.
     box = mailbox.mbox(path, create=False)
-    assert [mbox.unquote(box.get_bytes(key)) for key in box] == stored
+    assert [mbox.unquote(box.get_bytes(key)) for key in box.iterkeys()] == stored
     imported = run_script(daemon, "tempmail.cli.importer", "copy", str(path))
     assert imported.returncode == 0, imported.stderr
     assert b"3 messages stored" in imported.stderr

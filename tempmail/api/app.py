@@ -24,6 +24,7 @@ from tempmail.api.content_routes import ContentRoutes
 from tempmail.api.export_routes import ExportRoutes
 from tempmail.api.health_routes import HealthRoutes
 from tempmail.api.mail_routes import MailRoutes
+from tempmail.api.openapi import OpenApiRoutes
 from tempmail.api.responses import ApiError
 from tempmail.api.routing import route_group_app
 from tempmail.api.static_routes import StaticRoutes
@@ -81,6 +82,7 @@ class MailAPI:
         """
         self.groups: list[Klein] = [
             HealthRoutes(readiness).app,
+            OpenApiRoutes(web_root).app,
             MailRoutes(store, access, domain).app,
             ExportRoutes(store, access, domain).app,
             ContentRoutes(store, access, domain).app,
