@@ -353,6 +353,16 @@ class Settings:
             "and X-Forwarded-For headers name the client; empty trusts none."
         ),
     )
+    metrics_token: str | None = _setting(
+        None,
+        values.parse_secret,
+        "Bearer token GET /metrics needs (16+ characters); unset, /metrics is open.",
+    )
+    metrics_port: int | None = _setting(
+        None,
+        values.parse_port,
+        "Serve /metrics on this port only, instead of on the API port.",
+    )
     log_level: str = _setting(
         "info", values.parse_log_level, "debug, info, warn or error.", aliases=("RUST_LOG",)
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.cred.portal import Portal
 from twisted.internet import reactor as global_reactor
@@ -28,6 +28,7 @@ from tempmail.access import MailboxAccess
 from tempmail.api.app import MailAPI, WebhookSettings
 from tempmail.api.compose import compose
 from tempmail.api.gate import ApiKeyGate
+from tempmail.api.metrics_routes import MetricsRoutes
 from tempmail.api.site import ApiSite
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
@@ -38,6 +39,7 @@ from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
 from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
+from tempmail.metrics import MeasuredFailureLimiter, MeasuredMailStore, Metrics
 from tempmail.parsing import parse_message
 from tempmail.proxies import TrustedProxies
 from tempmail.publishing import PublishingMailStore
@@ -180,9 +182,11 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     parse_workers = WorkerPool("parsing", settings.parse_threads, reactor)
     parse_workers.setServiceParent(daemon)
     hub = EventHub(clock)
+    metrics = Metrics()
+    metrics.watch(hub)
     # Everything above storage writes through this, so every change that
-    # commits is announced on the hub.
-    store = PublishingMailStore(store, hub)
+    # commits is announced on the hub (and timed for /metrics).
+    store = PublishingMailStore(MeasuredMailStore(store, metrics), hub)
 
     checker = TargetChecker(allow_private=settings.webhook_allow_private)
     sender = WebhookSender(clock, checker, pinned_client(reactor), settings.webhook_timeout)
@@ -211,10 +215,16 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             keep_per_mailbox=settings.max_emails_per_mailbox,
         ).setServiceParent(daemon)
 
-    _smtp_service(settings, store, parse_workers, reactor).setServiceParent(daemon)
+    smtp = _smtp_service(settings, store, parse_workers, reactor)
+    smtp.setServiceParent(daemon)
+    smtp_sessions = cast(SMTPServerFactory, smtp.factory).sessions
+    metrics.count_sessions("smtp", lambda: len(smtp_sessions))
 
-    limiter = MemoryFailureLimiter(
-        clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+    limiter = MeasuredFailureLimiter(
+        MemoryFailureLimiter(
+            clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+        ),
+        metrics,
     )
     access = MailboxAccess(
         store,
@@ -241,8 +251,11 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         ),
         TrustedProxies(settings.trusted_proxies),
     )
+    metrics.count_sessions("websocket", lambda: sockets.counts.total)
     webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
     mcp = _mcp_server(settings, store, access, hub, webhooks, clock)
+    metrics.count_sessions("mcp", lambda: len(mcp.sessions))
+    scrape = MetricsRoutes(metrics, settings.metrics_token)
     resource = MailAPI(
         store,
         access,
@@ -252,6 +265,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         webhooks,
         McpEndpoint(mcp).app,
         Readiness(store, daemon),
+        scrape if settings.metrics_port is None else None,
     ).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
@@ -268,6 +282,13 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     ).setServiceParent(daemon)
     if settings.mcp_enabled:
         _mcp_service(settings, mcp, reactor).setServiceParent(daemon)
+    if settings.metrics_port is not None:
+        ListeningService(
+            "metrics",
+            listen_endpoint(reactor, "METRICS", None, settings.metrics_port, settings.bind_address),
+            ApiSite(compose([scrape.app]), TrustedProxies(settings.trusted_proxies)),
+            listen_failed=stop_on_listen_failure(reactor),
+        ).setServiceParent(daemon)
     return daemon
 
 

@@ -19,8 +19,10 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
 from tempmail.api import MailAPI
+from tempmail.api.metrics_routes import MetricsRoutes
 from tempmail.api.openapi import document
 from tempmail.api.webhook_routes import WebhookSettings
+from tempmail.metrics import Metrics
 from tempmail.testing import MemoryMailStore
 from tempmail.webhooks import TargetChecker, WebhookSender
 from tests.support import synchronous_access
@@ -56,6 +58,7 @@ def make_api(store: MemoryMailStore) -> MailAPI:
         "tempmail.local",
         WEB,
         webhooks=WebhookSettings(checker, sender),
+        metrics=MetricsRoutes(Metrics()),
     )
 
 
@@ -148,6 +151,7 @@ async def test_real_responses_match_the_document() -> None:
     await api.call("GET", "/livez", "/livez")
     await api.call("GET", "/readyz", "/readyz")
     await api.call("GET", "/api/health", "/api/health")
+    await api.call("GET", "/metrics", "/metrics")
     await api.call("GET", "/api/openapi.json", "/api/openapi.json")
     await api.call("GET", "/api/docs", "/api/docs")
     mailbox = "/api/emails/{address}"

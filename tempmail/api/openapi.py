@@ -282,6 +282,13 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/metrics": {
+        "get": _operation(
+            "Prometheus metrics (on METRICS_PORT instead, when that is set)",
+            _bytes("text/plain", "The Prometheus text format"),
+            security=[{}, {"Bearer": []}],
+        )
+    },
     "/api/health": {
         "get": {
             **_operation("Storage answers", _json("Health"), security=[{}]),

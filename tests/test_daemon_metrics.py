@@ -1,0 +1,55 @@
+"""
+End to end: C{/metrics} on the real daemon, behind C{METRICS_TOKEN} or on
+its own C{METRICS_PORT}.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import urllib.request
+
+import pytest
+
+from tests.daemon import DaemonFactory
+
+pytestmark = pytest.mark.daemon
+
+TOKEN = "scrape-token-0123456789"
+
+
+def samples(text: str) -> dict[str, float]:
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, number = line.rpartition(" ")
+            found[name] = float(number)
+    return found
+
+
+def test_metrics_need_the_token_and_count_mail(daemon: DaemonFactory) -> None:
+    server = daemon.start(METRICS_TOKEN=TOKEN)
+    refused = server.http("GET", "/metrics")
+    assert refused.status == 401
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="tempmail metrics"'
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
+        client.sendmail("a@example.com", ["hidden-name@example.com", "b@example.com"], b"Hi\r\n")
+        scraped = server.http("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert scraped.status == 200
+    assert scraped.headers["Content-Type"].startswith("text/plain; version=")
+    text = scraped.body.decode()
+    values = samples(text)
+    assert values["tempmail_messages_stored_total"] == 1
+    assert values['tempmail_sessions{protocol="smtp"}'] == 1
+    assert values['tempmail_store_operation_seconds_count{operation="deliver"}'] == 1
+    assert values["process_resident_memory_bytes"] > 0
+    assert "hidden-name" not in text
+
+
+def test_metrics_port_serves_them_alone(daemon: DaemonFactory) -> None:
+    server = daemon.start(METRICS_PORT="0")
+    assert server.http("GET", "/metrics").status == 404
+    port = server.ports["metrics"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        assert response.status == 200
+        assert b"tempmail_messages_stored_total 0.0" in response.read()
+    assert server.get_json("/readyz") == {"status": "ok"}
