@@ -30,8 +30,10 @@ import json
 import math
 import os
 import re
+import shutil
 import smtplib
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -46,6 +48,14 @@ from typing import Any
 # Run as a script, this file's directory is on sys.path, not the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._daemon import BenchError, own_daemon
+from bench._smtp_source import (
+    ProcessSample,
+    ReferenceServer,
+    SourceRun,
+    run_smtp_source,
+    sample,
+    stored_bytes,
+)
 from tempmail.launcher import DaemonProcess
 
 IO_TIMEOUT = 30.0  # seconds, for each socket operation
@@ -312,6 +322,162 @@ def verify(
     return Verification(sum(acked.values()), found, missing, short, extra)
 
 
+# Daemon figures and the smtp-source comparison
+
+
+class HealthProbe:
+    """
+    Polls C{/api/health} every 10 ms in a thread and keeps the slowest
+    answer's time, to show whether the load stalls the reactor.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.slowest = 0.0
+        self.answers = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="health-probe", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.01):
+            began = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.base_url + "/api/health", timeout=IO_TIMEOUT):
+                    pass
+            except (OSError, ValueError):
+                self.errors += 1
+                continue
+            self.answers += 1
+            self.slowest = max(self.slowest, time.perf_counter() - began)
+
+    def stop(self) -> str:
+        """Stop polling; describe what was seen."""
+        self._stop.set()
+        self._thread.join()
+        return f"slowest {self.slowest * 1000:.1f} ms of {self.answers} answers" + (
+            f", {self.errors} failed" if self.errors else ""
+        )
+
+
+def daemon_figures(before: ProcessSample, after: ProcessSample, messages: int) -> list[str]:
+    """
+    Report lines for a server's CPU and memory over a run.
+    """
+    cpu_ms = (after.cpu - before.cpu) * 1000 / max(messages, 1)
+    return [
+        f"server CPU:      {cpu_ms:.3f} ms per message ({after.cpu - before.cpu:.2f} s)",
+        f"server RSS:      peak {after.peak_rss / 1e6:.1f} MB, "
+        f"{(after.peak_rss - before.rss) / 1e6:+.1f} MB over the RSS before the load",
+    ]
+
+
+@dataclass
+class SourceFigures:
+    """What one server did under one smtp-source run."""
+
+    name: str
+    run: SourceRun
+    stored: int
+    before: ProcessSample
+    after: ProcessSample
+    disk: tuple[int, int] | None
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.stored / self.run.seconds if self.run.seconds else math.nan
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU ms per stored message."""
+        return (self.after.cpu - self.before.cpu) * 1000 / max(self.stored, 1)
+
+    def report(self, messages: int) -> list[str]:
+        """The lines printed for this server."""
+        lines = [
+            f"[{self.name}]",
+            f"smtp-source:     exit {self.run.code}, {self.run.seconds:.3f} s",
+            f"stored:          {self.stored} of {messages}",
+            f"msgs/s:          {self.rate:.1f}",
+            *daemon_figures(self.before, self.after, self.stored),
+        ]
+        if self.disk is not None:
+            used, raw = self.disk
+            per = used / max(self.stored, 1)
+            raw_per = raw / max(self.stored, 1)
+            lines.append(
+                f"on disk:         {per:.0f} bytes per message, raw {raw_per:.0f} "
+                f"(limit raw x 1.1 + 400 = {raw_per * 1.1 + 400:.0f})"
+            )
+        if self.run.code != 0:
+            lines += ["  " + line for line in self.run.output.splitlines()[:5]]
+        return lines
+
+
+def source_against(
+    args: argparse.Namespace, port: int, pid: int
+) -> tuple[SourceRun, ProcessSample, ProcessSample]:
+    """Run smtp-source once against C{port}, sampling process C{pid} around it."""
+    before = sample(pid)
+    run = run_smtp_source(
+        args.smtp_source_dir,
+        port,
+        messages=args.messages,
+        sessions=args.concurrency,
+        length=args.size,
+        persistent=args.per_session != 1,
+        recipient=mailbox_for(0, 1),
+    )
+    return run, before, sample(pid)
+
+
+def run_source(args: argparse.Namespace) -> int:
+    """
+    The C{--client smtp-source} run: tempmail, then the reference if asked;
+    print both and the ratio; return the exit status.
+    """
+    recipient = mailbox_for(0, 1)
+    with own_daemon(args.workdir, args.concurrency + 10, args.python, args.keep) as daemon:
+        print(f"daemon:          started in {daemon.workdir} (SQLite mail.db)")
+        probe = HealthProbe(f"http://127.0.0.1:{daemon.http_port}") if args.probe_health else None
+        run, before, after = source_against(args, daemon.smtp_port, daemon.process.pid)
+        health = probe.stop() if probe is not None else None
+        stored = mailbox_total(f"http://127.0.0.1:{daemon.http_port}", recipient)
+        ours = SourceFigures(
+            "tempmail", run, stored, before, after, stored_bytes(daemon.workdir / "mail.db")
+        )
+    print("\n".join(ours.report(args.messages)))
+    if health is not None:
+        print(f"/api/health:     {health}")
+    reference = None
+    if args.reference is not None:
+        workdir = Path(tempfile.mkdtemp(prefix="tempmail-reference-", dir=args.workdir))
+        try:
+            server = ReferenceServer(args.python, args.reference.split("-", 1)[1], workdir)
+            run, before, after = source_against(args, server.port, server.process.pid)
+            disk = stored_bytes(server.database) if server.database is not None else None
+            reference = SourceFigures(args.reference, run, server.stop(), before, after, disk)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print("\n".join(reference.report(args.messages)))
+        print(
+            f"ratio:           tempmail / {args.reference} = "
+            f"{ours.rate / reference.rate:.2f} in msgs/s, "
+            f"{ours.cpu_ms / reference.cpu_ms:.2f} in CPU per message"
+        )
+    complete = ours.run.code == 0 and ours.stored == args.messages
+    if ours.stored > args.messages or (ours.run.code == 0 and ours.stored < args.messages):
+        print("result:          FAIL: stored count does not match what was acknowledged")
+        return 1
+    if not complete or (reference is not None and reference.stored != args.messages):
+        print("result:          INCOMPLETE: not every message was acknowledged")
+        return 2
+    print("result:          PASS: every message acknowledged and stored")
+    return 0
+
+
 # Main
 
 
@@ -368,7 +534,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help="keep the started daemon's directory and log"
     )
+    parser.add_argument(
+        "--client",
+        choices=("smtplib", "smtp-source"),
+        default="smtplib",
+        help="the load: this script's smtplib threads, or Postfix's smtp-source "
+        "(-c sessions, -n messages, --size bytes, one mailbox; --per-session 1 "
+        "is one connection per message, otherwise -d)",
+    )
+    parser.add_argument(
+        "--smtp-source-dir",
+        type=Path,
+        default=Path("/tmp/postfix"),
+        help="where Debian's postfix package is unpacked (default /tmp/postfix)",
+    )
+    parser.add_argument(
+        "--reference",
+        choices=("twisted-memory", "twisted-sqlite"),
+        default=None,
+        help="with --client smtp-source: also measure bench/reference_smtp.py "
+        "in the same run and print the ratio",
+    )
+    parser.add_argument(
+        "--probe-health",
+        action="store_true",
+        help="poll /api/health every 10 ms during the load and report the slowest answer",
+    )
     args = parser.parse_args(argv)
+    if args.reference is not None and args.client != "smtp-source":
+        parser.error("--reference needs --client smtp-source")
+    if args.client == "smtp-source" and args.port is not None:
+        parser.error("--client smtp-source starts its own daemon; drop --port")
     for name in ("messages", "concurrency", "size", "per_session", "mailboxes"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -391,14 +587,16 @@ def target(args: argparse.Namespace) -> Iterator[tuple[int, int, DaemonProcess |
         yield daemon.smtp_port, daemon.http_port, daemon
 
 
-def run(args: argparse.Namespace, smtp_port: int, api_port: int, own: bool) -> int:
+def run(
+    args: argparse.Namespace, smtp_port: int, api_port: int, daemon: DaemonProcess | None
+) -> int:
     """
     Send the load, verify it, print the report; return the exit status.
     """
     base_url = f"http://{args.host}:{api_port}"
     mailboxes = args.mailboxes or args.concurrency
     addresses = sorted({mailbox_for(i, mailboxes) for i in range(args.messages)})
-    baseline = {} if own else {a: mailbox_total(base_url, a) for a in addresses}
+    baseline = {} if daemon is not None else {a: mailbox_total(base_url, a) for a in addresses}
 
     # Messages are made before the clock starts, one list per worker.
     shares: list[list[tuple[str, bytes]]] = [[] for _ in range(args.concurrency)]
@@ -420,10 +618,14 @@ def run(args: argparse.Namespace, smtp_port: int, api_port: int, own: bool) -> i
         )
         for w, (share, result) in enumerate(zip(shares, results, strict=True))
     ]
+    probe = HealthProbe(base_url) if args.probe_health else None
+    before = sample(daemon.process.pid) if daemon is not None else None
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    after = sample(daemon.process.pid) if daemon is not None else None
+    health = probe.stop() if probe is not None else None
 
     starts = [r.first_connect for r in results if r.first_connect is not None]
     ends = [r.last_ack for r in results if r.last_ack is not None]
@@ -459,6 +661,10 @@ def run(args: argparse.Namespace, smtp_port: int, api_port: int, own: bool) -> i
         f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms, "
         f"max {max(latencies, default=math.nan) * 1000:.2f} ms (MAIL FROM to 250 after DATA)"
     )
+    if before is not None and after is not None:
+        print("\n".join(daemon_figures(before, after, n_acked)))
+    if health is not None:
+        print(f"/api/health:     {health}")
     if failures:
         print(f"failed sends:    {len(failures)} (first 5 follow)")
         for line in failures[:5]:
@@ -500,10 +706,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = parse_args(argv)
     try:
+        if args.client == "smtp-source":
+            return run_source(args)
         with target(args) as (smtp_port, api_port, daemon):
             if daemon is not None:
                 print(f"daemon:          started in {daemon.workdir} (SQLite mail.db)")
-            return run(args, smtp_port, api_port, daemon is not None)
+            return run(args, smtp_port, api_port, daemon)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3

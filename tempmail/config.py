@@ -146,11 +146,20 @@ class Settings:
     smtp_max_line_length: int = _setting(
         "16384", values.parse_positive_int, "Longest SMTP line accepted, in bytes, without CRLF."
     )
+    smtp_memory_budget: int = _setting(
+        "128M",
+        values.parse_size,
+        "Bytes of message data all SMTP sessions may hold in memory; larger "
+        "messages are spooled to a file, and mail that does not fit is answered 452.",
+    )
     smtp_max_connections: int = _setting(
         "200", values.parse_positive_int, "Simultaneous SMTP sessions; more are answered 421."
     )
     parse_threads: int = _setting(
-        "2", values.parse_positive_int, "Threads that parse incoming messages."
+        "2",
+        values.parse_positive_int,
+        "Threads that parse incoming messages over 32 KiB "
+        "(smaller ones are parsed on the reactor thread).",
     )
     reject_non_domain_emails: bool = _setting(
         "false", values.parse_bool, "Refuse recipients outside DOMAIN_NAME with 550 at RCPT time."
@@ -273,6 +282,9 @@ class Settings:
     )
     imap_max_literal: int = _setting(
         "10M", values.parse_size, "Largest IMAP literal (a command's string) accepted."
+    )
+    imap_max_line_length: int = _setting(
+        "64K", values.parse_size, "Longest IMAP command line accepted (literals not counted)."
     )
     mcp_enabled: bool = _setting("false", values.parse_bool, "Serve MCP for AI assistants.")
     mcp_port: int = _setting("3001", values.parse_port, "MCP port.")

@@ -39,6 +39,7 @@ from tempmail.models import (
     Webhook,
     WebhookChange,
 )
+from tempmail.search import Criterion
 
 
 class StorageUnavailable(Exception):
@@ -200,6 +201,22 @@ class IMessageStore(IStore):
         (1-based; C{None}: to the end), ascending by UID.
         """
 
+    def raws_by_id(ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        """
+        Return the exact raw bytes of those messages that exist, by id: a
+        batch of L{get_raw} in one read (IMAP FETCH asks for a few
+        megabytes at a time).
+        """
+
+    def search_uids(
+        mailbox: str, criterion: Criterion, first: int, last: int
+    ) -> Deferred[list[int]]:
+        """
+        Return the UIDs from C{first} to C{last} (inclusive) of the messages
+        of C{mailbox} that C{criterion} matches, ascending.  Callers search
+        a large mailbox one UID range at a time, so no call holds it all.
+        """
+
     def store_flags(
         grant: MailboxGrant, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
     ) -> Deferred[list[FlagUpdate]]:
@@ -297,6 +314,15 @@ class IWebhookStore(IStore):
     def list_webhooks(mailbox: str) -> Deferred[list[Webhook]]:
         """
         Return a mailbox's webhooks, newest first.
+        """
+
+    def may_owe_deliveries(mailbox: str) -> bool:
+        """
+        Whether a change to C{mailbox} that has just committed may have
+        written deliveries: answered from memory, without a query, and
+        C{True} when the store is not sure.  A dispatcher asks it before
+        claiming after an arrival, so mail to mailboxes without webhooks
+        costs no claim; its poll finds anything else.
         """
 
     def get_webhook(id: str) -> Deferred[Webhook | None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,19 @@ class ParsedAttachment:
     content: bytes
 
 
+PREVIEW_LENGTH = 160
+
+
 @dataclass(frozen=True)
 class ParsedMessage:
     """
-    The fields read from a message's headers and body.  Every field has a
+    The fields read from a message when it arrives: those that are stored
+    apart from the raw bytes, for listings and searches.  Every field has a
     usable value even when the message could not be parsed.
+
+    @ivar preview: a short single-line extract of the text body, at most
+        L{PREVIEW_LENGTH} characters.
+    @ivar attachment_count: how many attachments the message has.
     """
 
     from_address: str = ""
@@ -54,20 +61,22 @@ class ParsedMessage:
     subject: str = ""
     date: datetime | None = None
     message_id: str | None = None
+    preview: str = ""
+    attachment_count: int = 0
+
+
+@dataclass(frozen=True)
+class MessageContent:
+    """
+    What is derived from a stored message's raw bytes when it is read: its
+    bodies (with Unix line endings), its headers in order, and its
+    attachments.
+    """
+
     text: str = ""
     html: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[ParsedAttachment, ...] = ()
-
-    @cached_property
-    def preview(self) -> str:
-        """
-        A short single-line extract of the text body.
-        """
-        return " ".join(self.text.split())[:PREVIEW_LENGTH]
-
-
-PREVIEW_LENGTH = 160
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class IncomingMessage:
             received_at=self.envelope.received_at,
             size=len(self.raw),
             seen=False,
-            attachment_count=len(self.parsed.attachments),
+            attachment_count=self.parsed.attachment_count,
             preview=self.parsed.preview,
         )
 

@@ -1,49 +1,118 @@
 """
-Reading a message's fields with mail-parser, best effort.
+Reading a message with the standard library's C{email} package, best effort.
 
-L{parse_message} never raises: a message mail-parser cannot make sense of is
-still stored raw, with whatever fields could be read, so a sender is never
-refused because of what its message looks like.
+Two readings, for two moments:
+
+- L{parse_message}, at arrival: the fields that are stored and indexed
+  (addresses, subject, date, message id), the preview and the number of
+  attachments.  It decodes only the text part the preview comes from;
+  attachments are counted, not decoded.
+- L{read_content}, when a message is read: its text and HTML bodies, its
+  headers and its attachments, derived from the stored raw bytes.
+
+Neither raises: a message the parser cannot make sense of is still stored
+raw, with whatever fields could be read, so a sender is never refused
+because of what its message looks like.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import email
 import email.header
+import email.message
+import email.parser
+import email.policy
+import email.utils
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
-import mailparser
 from twisted.logger import Logger
 
-from tempmail.models import ParsedAttachment, ParsedMessage
+from tempmail.models import PREVIEW_LENGTH, MessageContent, ParsedAttachment, ParsedMessage
 
 log = Logger()
 
 _FOLD = re.compile(r"\r?\n[ \t]+")
+# compat32 is the fastest policy and keeps header values as the text sent.
+_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
+# One plain address, bare or in angle brackets after a simple display name:
+# by far the most common header value, read without the general parser.
+_ATOMS = r"[^<>\s@\",;:()\[\]\\]+"
+_ONE_ADDRESS = re.compile(
+    rf"\s*(?:(?:\"[^\"\\]*\"|[^<>\",;:()\\@]*)<({_ATOMS}@{_ATOMS})>|({_ATOMS}@{_ATOMS}))\s*"
+)
+# Header values by lower-case name, in order.
+_Headers = dict[str, list[str]]
+# A header line as the parser accepts it: printable name, colon, value.
+_HEADER_LINE = re.compile(r"([!-9;-~]+):[ \t]*(.*)", re.DOTALL)
+# Enough of a plain body for the preview, however much white space it has.
+_PREVIEW_SCAN = 64 * PREVIEW_LENGTH
 
 
-def _decode_header(value: Any) -> str:
+def _decode_header(value: object) -> str:
     """
     Decode an RFC 2047 header value to text, keeping undecodable parts as-is.
     """
     # Unfold first: a folded header is one logical line (RFC 5322 2.2.3).
     text = _FOLD.sub(" ", str(value))
+    if "=?" not in text:
+        # No encoded word: nothing to decode.
+        return text
     try:
         return str(email.header.make_header(email.header.decode_header(text)))
     except (LookupError, ValueError, binascii.Error, UnicodeError):
         return text
 
 
-def _header_list(message: email.message.Message) -> tuple[tuple[str, str], ...]:
-    return tuple((name, _decode_header(value)) for name, value in message.items())
+def _addresses(headers: _Headers, name: str) -> tuple[str, ...]:
+    values = [_FOLD.sub(" ", v) for v in headers.get(name, ())]
+    if len(values) == 1:
+        simple = _ONE_ADDRESS.fullmatch(values[0])
+        if simple is not None:
+            return (simple.group(1) or simple.group(2),)
+    return tuple(address for _, address in email.utils.getaddresses(values) if address)
 
 
-def _addresses(pairs: Any) -> tuple[str, ...]:
-    return tuple(addr for _name, addr in pairs or () if addr)
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(_FOLD.sub(" ", value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _is_attachment(part: email.message.Message) -> bool:
+    disposition = str(part.get("Content-Disposition", "")).strip().lower()
+    if disposition.startswith("attachment") or part.get_filename():
+        return True
+    return part.get_content_maintype() != "text"
+
+
+def _leaves(message: email.message.Message) -> Iterator[email.message.Message]:
+    for part in message.walk():
+        if not part.is_multipart():
+            yield part
+
+
+def _text(part: email.message.Message) -> str:
+    """
+    A text part's body as text, with Unix line endings (the raw message
+    keeps CRLF).
+    """
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        text = payload.decode(charset, "replace")
+    except LookupError:
+        text = payload.decode("utf-8", "replace")
+    return text.replace("\r\n", "\n")
 
 
 def _content_id(raw: str) -> str | None:
@@ -51,80 +120,142 @@ def _content_id(raw: str) -> str | None:
     return stripped or None
 
 
-def _attachment(part: dict[str, Any]) -> ParsedAttachment:
-    payload = part.get("payload") or ""
-    if part.get("binary"):
-        try:
-            content = base64.b64decode(payload)
-        except (binascii.Error, ValueError):
-            content = payload.encode("utf-8", "surrogateescape")
-    else:
-        content = payload.encode("utf-8", "surrogateescape")
-    disposition = (part.get("content-disposition") or "").strip().lower()
-    content_id = _content_id(part.get("content-id") or "")
+def _attachment(part: email.message.Message) -> ParsedAttachment:
+    payload = part.get_payload(decode=True)
+    disposition = str(part.get("Content-Disposition", "")).strip().lower()
+    content_id = _content_id(str(part.get("Content-ID", "")))
     inline = disposition.startswith("inline") or (
         content_id is not None and not disposition.startswith("attachment")
     )
     return ParsedAttachment(
-        filename=part.get("filename") or "attachment",
-        content_type=(part.get("mail_content_type") or "application/octet-stream").lower(),
+        filename=_decode_header(part.get_filename() or "attachment"),
+        content_type=part.get_content_type().lower(),
         content_id=content_id,
         inline=inline,
-        content=content,
+        content=payload if isinstance(payload, bytes) else b"",
     )
 
 
-def _lines(text: str) -> str:
+def _header_block(block: bytes) -> list[tuple[str, str]] | None:
     """
-    Bodies are served with Unix line endings; the raw message keeps CRLF.
+    The headers of a plain header block, as the parser would read them, or
+    C{None} for anything unusual (a line that is not a header), which the
+    parser then reads in full.
     """
-    return text.replace("\r\n", "\n")
+    pairs: list[tuple[str, str]] = []
+    for line in block.decode("ascii", "surrogateescape").split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            if not pairs:
+                return None
+            name, value = pairs[-1]
+            pairs[-1] = (name, value + "\r\n" + line)
+            continue
+        header = _HEADER_LINE.fullmatch(line)
+        if header is None:
+            return None
+        pairs.append((header.group(1), header.group(2)))
+    return pairs
 
 
-def _date(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    return None
+def _index(pairs: Iterable[tuple[str, object]]) -> _Headers:
+    headers: dict[str, list[str]] = {}
+    for name, value in pairs:
+        headers.setdefault(name.lower(), []).append(str(value))
+    return headers
+
+
+def _fields(raw: bytes) -> tuple[_Headers, str, int]:
+    """
+    Parse C{raw} for L{parse_message}: its headers by lower-case name, the
+    text the preview comes from, the attachment count.
+
+    A message that is not multipart has its headers parsed on their own
+    and its body read only as far as the preview needs.
+    """
+    head_end = raw.find(b"\r\n\r\n")
+    pairs = _header_block(raw[:head_end]) if head_end > 0 else None
+    if pairs is not None:
+        headers = _index(pairs)
+        start = head_end + 4
+        if not any(name.startswith("content-") for name in headers):
+            # No Content-* header: plain text (RFC 2045 5.2), read as UTF-8
+            # like any text without a charset.
+            text = raw[start : start + _PREVIEW_SCAN].decode("utf-8", "replace")
+            return headers, text.replace("\r\n", "\n"), 0
+        message = email.message.Message()
+        for name, value in pairs:
+            message[name] = value
+        if message.get_content_maintype() != "multipart":
+            if _is_attachment(message):
+                return headers, "", 1
+            if message.get_content_type() != "text/plain":
+                return headers, "", 0
+            # Slice once: a large plain body is not copied to read its preview.
+            encoding = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
+            plain = encoding in ("", "7bit", "8bit", "binary")
+            body = raw[start : start + _PREVIEW_SCAN] if plain else raw[start:]
+            message.set_payload(body.decode("ascii", "surrogateescape"))
+            return headers, _text(message), 0
+    parsed = _PARSER.parsebytes(raw)
+    preview_from = None
+    attachments = 0
+    for part in _leaves(parsed):
+        if _is_attachment(part):
+            attachments += 1
+        elif preview_from is None and part.get_content_type() == "text/plain":
+            preview_from = part
+    text = _text(preview_from) if preview_from is not None else ""
+    return _index(parsed.items()), text, attachments
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """
-    Read the fields of C{raw}; never raises.
+    Read the stored fields of C{raw}, its preview and its attachment count;
+    never raises.
     """
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        headers, text, attachments = _fields(raw)
+        subject, date, message_id = (
+            headers.get(name, ("",))[0] for name in ("subject", "date", "message-id")
+        )
         return ParsedMessage(
-            from_address=next(iter(_addresses(parsed.from_)), ""),
-            to=_addresses(parsed.to),
-            cc=_addresses(parsed.cc),
-            subject=_decode_header(parsed.subject or "").strip(),
-            date=_date(parsed.date),
-            message_id=(parsed.message_id or "").strip() or None,
-            text=_lines("\n".join(parsed.text_plain)),
-            html=_lines("\n".join(parsed.text_html)),
-            headers=_header_list(parsed.message) if parsed.message is not None else (),
-            attachments=tuple(_attachment(a) for a in parsed.attachments),
+            from_address=next(iter(_addresses(headers, "from")), ""),
+            to=_addresses(headers, "to"),
+            cc=_addresses(headers, "cc"),
+            subject=_decode_header(subject).strip(),
+            date=_date(date),
+            message_id=_FOLD.sub(" ", message_id).strip() or None,
+            preview=" ".join(text.split())[:PREVIEW_LENGTH],
+            attachment_count=attachments,
         )
     except Exception:
-        # mail-parser raises a variety of errors on hostile input; the message
-        # is kept regardless, with the fields the standard library can read.
-        log.failure("mail-parser could not parse a message; storing it with basic fields")
-        return _fallback(raw)
+        # The parser is lenient, but hostile input can still trip it; the
+        # message is kept regardless.
+        log.failure("could not read a message's fields; storing it without them")
+        return ParsedMessage()
 
 
-def _fallback(raw: bytes) -> ParsedMessage:
+def read_content(raw: bytes) -> MessageContent:
+    """
+    Derive a stored message's bodies, headers and attachments from its raw
+    bytes; never raises.
+    """
     try:
-        message = email.message_from_bytes(raw)
-        headers = _header_list(message)
+        message = _PARSER.parsebytes(raw)
+        texts, htmls, attachments = [], [], []
+        for part in _leaves(message):
+            if _is_attachment(part):
+                attachments.append(_attachment(part))
+            elif part.get_content_type() == "text/plain":
+                texts.append(_text(part))
+            elif part.get_content_type() == "text/html":
+                htmls.append(_text(part))
+        return MessageContent(
+            text="\n".join(texts),
+            html="\n".join(htmls),
+            headers=tuple((name, _decode_header(value)) for name, value in message.items()),
+            attachments=tuple(attachments),
+        )
     except Exception:
-        log.failure("the standard library could not read a message's headers either")
-        headers = ()
-    first = {name.lower(): value for name, value in reversed(headers)}
-    return ParsedMessage(
-        subject=first.get("subject", "").strip(),
-        message_id=first.get("message-id"),
-        text=raw.decode("utf-8", "replace"),
-        headers=headers,
-    )
+        log.failure("could not read a message's content; serving it as text")
+        return MessageContent(text=raw.decode("utf-8", "replace"))

@@ -40,6 +40,7 @@ from tempmail.models import (
     Webhook,
     WebhookChange,
 )
+from tempmail.search import Criterion
 
 
 @implementer(IMailStore)
@@ -168,6 +169,14 @@ class PublishingMailStore:
     ) -> Deferred[list[MessageSummary]]:
         return self.store.messages_by_uid(mailbox, first, last)
 
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return self.store.raws_by_id(ids)
+
+    def search_uids(
+        self, mailbox: str, criterion: Criterion, first: int, last: int
+    ) -> Deferred[list[int]]:
+        return self.store.search_uids(mailbox, criterion, first, last)
+
     def messages_by_sequence(
         self, mailbox: str, first: int, last: int | None
     ) -> Deferred[list[MessageSummary]]:
@@ -189,6 +198,9 @@ class PublishingMailStore:
         self, grant: MailboxGrant, url: str, events: tuple[str, ...], secret: str, limit: int
     ) -> Deferred[Webhook | None]:
         return self.store.create_webhook(grant, url, events, secret, limit)
+
+    def may_owe_deliveries(self, mailbox: str) -> bool:
+        return self.store.may_owe_deliveries(mailbox)
 
     def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
         return self.store.list_webhooks(mailbox)

@@ -35,6 +35,7 @@ from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.health import Readiness
 from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
@@ -48,6 +49,7 @@ from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
+from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.threads import ThreadedPasswordHasher, WorkerPool
 from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
 
@@ -237,7 +239,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         token_ttl=settings.token_ttl,
     )
     if settings.imap_enabled:
-        _imap_service(settings, store, access, hub, reactor).setServiceParent(daemon)
+        _imap_service(settings, store, access, hub, parse_workers, reactor).setServiceParent(daemon)
     sockets = MailboxSocketFactory(
         hub,
         access,
@@ -345,6 +347,16 @@ def _mcp_sessions_ender(mcp: McpServer) -> Callable[[], Deferred[None]]:
     return end
 
 
+def _spool_directory(location: StoreLocation) -> str | None:
+    """
+    Spool large SMTP messages beside the SQLite file (the data directory);
+    for an in-memory database, in the system's temporary directory.
+    """
+    if location.scheme != "sqlite" or location.target == MEMORY:
+        return None
+    return os.path.dirname(os.path.abspath(location.target))
+
+
 def _smtp_service(
     settings: Settings, store: IMailStore, parse_workers: WorkerPool, reactor: Any
 ) -> ListeningService:
@@ -359,8 +371,15 @@ def _smtp_service(
         max_recipients=settings.max_recipients,
         max_line_length=settings.smtp_max_line_length,
         timeout=settings.smtp_timeout,
+        memory_budget=settings.smtp_memory_budget,
     )
-    factory = SMTPServerFactory(delivery, limits, reactor, settings.smtp_max_connections)
+    factory = SMTPServerFactory(
+        delivery,
+        limits,
+        reactor,
+        settings.smtp_max_connections,
+        spool_directory=_spool_directory(settings.database_url),
+    )
     return ListeningService(
         "smtp",
         listen_endpoint(
@@ -373,7 +392,12 @@ def _smtp_service(
 
 
 def _imap_service(
-    settings: Settings, store: IMailStore, access: MailboxAccess, hub: EventHub, reactor: Any
+    settings: Settings,
+    store: IMailStore,
+    access: MailboxAccess,
+    hub: EventHub,
+    parse_workers: WorkerPool,
+    reactor: Any,
 ) -> ListeningService:
     portal = Portal(MailRealm(store, access, hub))
     portal.registerChecker(AccessChecker(access, settings.imap_allow_unclaimed))
@@ -383,8 +407,11 @@ def _imap_service(
         login_timeout=settings.imap_login_timeout,
         idle_timeout=settings.imap_idle_timeout,
         max_literal=settings.imap_max_literal,
+        max_line_length=settings.imap_max_line_length,
+        max_append=settings.max_message_size,
     )
-    factory = IMAPServerFactory(portal, limits, reactor)
+    appender = Appender(lambda raw: parse_workers.run(parse_message, raw), reactor)
+    factory = IMAPServerFactory(portal, limits, reactor, appender)
     return ListeningService(
         "imap",
         listen_endpoint(reactor, "IMAP", None, settings.imap_port, settings.bind_address),

@@ -120,6 +120,19 @@ def daemon(tmp_path: Path) -> Iterator[DaemonFactory]:
         factory.stop_all()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """
+    One headless chromium per test module (see L{tests.browser}).  Not per
+    session: while Playwright's sync API runs, an asyncio loop counts as
+    running in this thread, and later tests that call C{asyncio.run} fail.
+    """
+    from tests.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
 @pytest.fixture
 def store_clock() -> Clock:
     """

@@ -88,6 +88,8 @@ async def test_cid_part_is_served_from_its_message() -> None:
     assert (code, body) == (200, PNG)
     assert header(headers, b"content-type") == "image/png"
     assert header(headers, b"content-security-policy") == "sandbox; default-src 'none'"
+    # The frame that shows it has an opaque origin: "same-site" would block it.
+    assert header(headers, b"cross-origin-resource-policy") == "cross-origin"
     missing = await client.json("GET", f"/api/email/{id}/cid/nope@x", 404)
     assert missing == {"error": "Attachment not found"}
 

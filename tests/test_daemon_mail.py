@@ -166,6 +166,48 @@ def test_raw_download_is_byte_exact_for_8bit_mail(daemon: DaemonFactory) -> None
     assert message["size"] == len(raw.body)
 
 
+def large_message(size: int) -> tuple[bytes, bytes]:
+    """
+    A message with a binary attachment of C{size} bytes, CRLF line endings;
+    and the attachment.
+    """
+    attachment = bytes(range(256)) * (size // 256)
+    message = EmailMessage()
+    message["From"] = "big@sender.test"
+    message["To"] = "big@example.com"
+    message["Subject"] = "large"
+    message.set_content("a large one\n.a line with a dot\n")
+    message.add_attachment(attachment, maintype="application", subtype="octet-stream")
+    return message.as_bytes().replace(b"\n", b"\r\n"), attachment
+
+
+def test_large_messages_are_spooled_and_held_within_the_memory_budget(
+    daemon: DaemonFactory,
+) -> None:
+    # Over 1 MiB the data goes to a spool file beside the database and the
+    # row is written in pieces; neither may change a byte.
+    server = daemon.start(SMTP_MEMORY_BUDGET="6M")
+    data, attachment = large_message(2_500_000)
+    assert 3_000_000 < len(data) < 6_000_000
+    send(server, "big@sender.test", ["big@example.com"], data)
+    (entry,) = listing(server, "big@example.com")["emails"]
+    raw = server.http("GET", f"/api/email/{entry['id']}/raw")
+    assert raw.body.startswith(b"Received: from ")
+    assert raw.body.endswith(data)
+    full = server.get_json(f"/api/email/{entry['id']}")
+    assert full["text"] == "a large one\n.a line with a dot\n"
+    assert server.http("GET", full["attachments"][0]["url"]).body == attachment
+
+    # A message the budget cannot hold is refused with 452 (try again
+    # later), and nothing of it is kept.
+    too_big, _ = large_message(5_000_000)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        send(server, "big@sender.test", ["big@example.com"], too_big)
+    assert refused.value.args == (452, b"4.3.1 Insufficient system storage; try again later")
+    assert listing(server, "big@example.com")["total"] == 1
+    assert [p.name for p in server.workdir.iterdir() if "spool" in p.name] == []
+
+
 def test_attachments_are_listed_and_downloadable(daemon: DaemonFactory) -> None:
     server = daemon.start()
     message = EmailMessage()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import imaplib
 import json
 import smtplib
 import socket as socket_module
@@ -217,3 +218,27 @@ def test_a_dead_peer_is_dropped_after_unanswered_pings(daemon: DaemonFactory) ->
     assert received.startswith(b"HTTP/1.1 101")
     # A ping frame (opcode 0x9) came before the server closed the connection.
     assert b"\x89" in received.split(b"\r\n\r\n", 1)[1]
+
+
+def test_seen_set_over_imap_reaches_the_socket(daemon: DaemonFactory) -> None:
+    server = daemon.start(IMAP_ENABLED="true", IMAP_PORT="0", DOMAIN_NAME="example.com")
+    with socket(server, "watch@example.com") as ws:
+        assert frame(ws)["type"] == "Connected"
+        id = send(server, "watch@example.com")
+        assert frame(ws)["type"] == "Email"
+        client = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=TIMEOUT)
+        try:
+            client.login("watch", "anything")
+            client.select("INBOX")
+            client.store("1", "+FLAGS", "(\\Seen \\Flagged)")
+        finally:
+            client.logout()
+        flags = frame(ws)
+        assert flags == {
+            "type": "EmailFlags",
+            "id": id,
+            "address": "watch@example.com",
+            "seen": True,
+            "flags": ["\\Flagged"],
+        }
+        assert frame(ws) == {"type": "EmailRead", "id": id, "address": "watch@example.com"}

@@ -9,11 +9,14 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
+from tempmail.parsing import parse_message
 from tempmail.testing import MemoryMailStore, RecordingEventHub, inline_access
 
 
@@ -22,7 +25,8 @@ def factory(clock: Clock, **limits: float) -> IMAPServerFactory:
     access = inline_access(store, clock)
     portal = Portal(MailRealm(store, access, RecordingEventHub()))
     portal.registerChecker(AccessChecker(access))
-    return IMAPServerFactory(portal, IMAPLimits(**limits), clock)  # type: ignore[arg-type]
+    appender = Appender(lambda raw: succeed(parse_message(raw)), clock)
+    return IMAPServerFactory(portal, IMAPLimits(**limits), clock, appender)  # type: ignore[arg-type]
 
 
 def connect(f: IMAPServerFactory, host: str) -> tuple[Any, StringTransport]:
@@ -70,3 +74,27 @@ def test_literal_limit_is_bad_not_a_drop() -> None:
     assert transport.value().startswith(b"a BAD") and not transport.disconnecting
     protocol.connectionLost(None)
     clock.advance(3600)
+
+
+def test_an_overlong_line_is_bad_not_a_drop() -> None:
+    clock = Clock()
+    f = factory(clock, max_line_length=100)
+    protocol, transport = connect(f, "192.0.2.1")
+    transport.clear()
+    # The whole line at once, with the next command behind it.
+    protocol.dataReceived(b"a NOOP " + b"x" * 200 + b"\r\nb NOOP\r\n")
+    clock.advance(0)
+    assert transport.value() == (
+        b"a BAD command line longer than 100 bytes\r\nb OK NOOP completed\r\n"
+    )
+    transport.clear()
+    # A line that arrives in pieces is skipped as it comes.
+    protocol.dataReceived(b"c NOOP " + b"y" * 150)
+    protocol.dataReceived(b"y" * 150)
+    assert transport.value() == b""
+    protocol.dataReceived(b"yy\r\nd NOOP\r\n")
+    assert transport.value() == (
+        b"c BAD command line longer than 100 bytes\r\nd OK NOOP completed\r\n"
+    )
+    assert not transport.disconnecting
+    protocol.connectionLost(None)

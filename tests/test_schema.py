@@ -45,8 +45,12 @@ async def test_first_schema_file_is_migrated_in_place_without_losing_mail(tmp_pa
             b"Received: from x\r\nSubject: kept across upgrades\r\n"
             b"From: old@sender.test\r\n\r\nold body\r\n"
         )
-        attachment = await store.get_attachment(TWO, 0)
-        assert attachment is not None and attachment.content == b"abc"
+        # Since version 6 the content is derived from the raw message: the
+        # body version 1 stored beside it comes out the same.  (This file's
+        # attachment row was made up, with no attachment in its raw bytes,
+        # so there is none to derive.)
+        assert one.text == "old body\n"
+        assert await store.get_attachment(TWO, 0) is None
         (copy,) = await store.deliver(incoming("one@example.com"))
         assert copy.uid == 8
         assert await store.delete_message(open_grant("one@example.com"), ONE) is not None
@@ -56,6 +60,12 @@ async def test_first_schema_file_is_migrated_in_place_without_losing_mail(tmp_pa
     finally:
         await store.close()
     assert version_of(path) == SCHEMA_VERSION
+    with sqlite3.connect(path) as connection:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(messages)")}
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert not {"text_body", "html_body", "headers"} & columns
+    assert {"raw", "subject", "preview", "to_addresses", "message_id"} <= columns
+    assert "attachments" not in tables
 
 
 def test_a_database_of_another_program_is_refused(tmp_path: Path) -> None:

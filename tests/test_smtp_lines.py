@@ -181,3 +181,75 @@ def test_stop_while_a_reply_is_pending() -> None:
     assert stopped.called
     reader.send(b"later\r\n")
     assert reader.got == [b"WAIT"]
+
+
+class DataReader(Reader):
+    """
+    A L{Reader} whose line C{DATA} starts reading a message's data; the
+    data comes out as one C{("data", bytes)} entry at its final dot, and a
+    line too long inside it as L{TOO_LONG}.
+    """
+
+    def __init__(self, max_length: int = 10) -> None:
+        super().__init__(max_length)
+        self.blocks: list[bytes] = []
+
+    def line(self, line: bytes) -> None:
+        super().line(line)
+        if line == b"DATA":
+            self.queue.read_data(self)
+
+    def received(self, block: bytes) -> None:
+        assert block.endswith(b"\r\n")
+        self.blocks.append(block)
+
+    def ended(self) -> None:
+        self.got.append(b"data:" + b"".join(self.blocks))
+        self.blocks = []
+
+
+# (what the client sends after DATA, what the message's data is).
+MESSAGES = [
+    (b".\r\n", b""),
+    (b"a\r\n.\r\n", b"a\r\n"),
+    (b"\r\n.\r\n", b"\r\n"),
+    (b"..dot\r\n.x\r\n...\r\n.\r\n", b".dot\r\nx\r\n..\r\n"),
+    # Only CRLF . CRLF ends the data: smuggling attempts are body content.
+    (b"a\n.\nb\r.\r\nc\r\n.\r\n", b"a\n.\nb\r.\r\nc\r\n"),
+    (b"end.\r\n.\r\n", b"end.\r\n"),
+]
+
+
+@pytest.mark.parametrize(("sent", "data"), MESSAGES)
+@pytest.mark.parametrize("chunk", [None, 1, 2, 3, 4, 7])
+def test_data_is_read_in_blocks_up_to_the_final_dot(sent: bytes, data: bytes, chunk: int) -> None:
+    reader = DataReader(max_length=10)
+    reader.send(b"DATA\r\n" + sent + b"NEXT\r\n", chunk)
+    assert reader.got == [b"DATA", b"data:" + data, b"NEXT"]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 3, 11])
+def test_data_sent_with_the_command_is_data(chunk: int | None) -> None:
+    # Lines already split off before DATA was handled are data too.
+    reader = DataReader(max_length=10)
+    reader.send(b"WAIT\r\nDATA\r\n.a\r\nb\r\n.\r\nNEXT\r\n", chunk)
+    reader.reply.callback("sent")
+    assert reader.got == [b"WAIT", b"DATA", b"data:a\r\nb\r\n", b"NEXT"]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5, 10, 301, 3010])
+def test_overlong_data_line_is_reported_once_and_the_session_stays_in_step(
+    chunk: int | None,
+) -> None:
+    reader = DataReader(max_length=10)
+    # With a chunk of 10 or 3010 bytes a chunk starts with ".\r\n", in the
+    # middle of the overlong line: that is not the final dot.
+    body = b"ok\r\n" + b"y" * 3000 + b".\r\nNOT A CMD\r\n.\r\n"
+    reader.send(b"DATA\r\n" + body + b"NEXT\r\n", chunk)
+    assert reader.got == [b"DATA", TOO_LONG, b"data:ok\r\nNOT A CMD\r\n", b"NEXT"]
+
+
+def test_a_line_of_exactly_max_length_is_data() -> None:
+    reader = DataReader(max_length=10)
+    reader.send(b"DATA\r\n" + b"x" * 10 + b"\r\n.\r\n", 1)
+    assert reader.got == [b"DATA", b"data:" + b"x" * 10 + b"\r\n"]

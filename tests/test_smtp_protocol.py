@@ -8,11 +8,12 @@ synchronously, so no thread or reactor is involved.
 
 from __future__ import annotations
 
+import pathlib
 import re
 
 import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
@@ -27,6 +28,7 @@ from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.factory import SMTPServerFactory
 from tempmail.smtp.limits import SMTPLimits
 from tempmail.smtp.protocol import TempmailESMTP
+from tempmail.smtp.spool import SPOOL_AFTER, MemoryBudget
 from tempmail.testing import MemoryMailStore
 from tests.conftest import LoggedErrors
 from tests.support import fired
@@ -87,11 +89,19 @@ class Session:
         limits: SMTPLimits | None = None,
         reject_non_domain: bool = False,
         clock: Clock | None = None,
+        budget: MemoryBudget | None = None,
+        spool_directory: pathlib.Path | None = None,
     ) -> None:
         self.store = MemoryMailStore() if store is None else store
         self.clock = Clock() if clock is None else clock
         self.delivery = MailDelivery(self.store, DOMAIN, reject_non_domain, parse=parse_now)
-        self.proto = TempmailESMTP(self.delivery, limits or SMTPLimits(), self.clock)
+        self.proto = TempmailESMTP(
+            self.delivery,
+            limits or SMTPLimits(),
+            self.clock,
+            budget,
+            None if spool_directory is None else str(spool_directory),
+        )
         self.transport = StringTransport()
         self.proto.makeConnection(self.transport)
 
@@ -551,7 +561,9 @@ def test_pipelined_transactions_commit_in_order() -> None:
     assert STORED.match(replies[0])
     assert replies[1:] == [SENDER_OK, RECIPIENT_OK, GO_AHEAD]
     assert len(store.held) == 1
-    assert session.transport.producerState == "paused"
+    # Nothing more is queued behind the second commit, so there is no
+    # reason to stop reading (a client that waits costs no pause).
+    assert session.transport.producerState == "producing"
     store.commit()
     [reply] = session.take()
     assert STORED.match(reply)
@@ -645,7 +657,13 @@ def test_parser_failure_after_data(logged_errors: LoggedErrors) -> None:
     error too: 554, and nothing is stored.
     """
     store = MemoryMailStore()
-    delivery = MailDelivery(store, DOMAIN, parse=lambda raw: fail(ValueError("parser bug")))
+
+    def broken(raw: bytes) -> ParsedMessage:
+        raise ValueError("parser bug")
+
+    delivery = MailDelivery(
+        store, DOMAIN, parse=lambda raw: maybeDeferred(broken, raw), inline_limit=0
+    )
     proto = TempmailESMTP(delivery, SMTPLimits(), Clock())
     transport = StringTransport()
     proto.makeConnection(transport)
@@ -654,7 +672,7 @@ def test_parser_failure_after_data(logged_errors: LoggedErrors) -> None:
     assert transport.value().split(CRLF)[-2] == INTERNAL_ERROR
     [event] = logged_errors.events
     assert event["log_failure"].check(ValueError)
-    # It was raised inside the delivery coroutine: the traceback is kept.
+    # The traceback of where the parser raised is kept.
     assert event["log_failure"].getTracebackObject() is not None
     logged_errors.take()
     assert stored(store, "bob@tmp.test") == []
@@ -1028,3 +1046,96 @@ def test_recipient_that_is_not_utf8_is_refused() -> None:
     assert session.command(b"RCPT TO:<\xff@tmp.test>") == [
         b"553 5.1.3 The address is not valid UTF-8"
     ]
+
+
+# Memory: spooling and the budget
+
+NO_MEMORY = b"452 4.3.1 Insufficient system storage; try again later"
+
+
+def large_body(size: int) -> tuple[bytes, bytes]:
+    """
+    (what is sent after DATA, what is stored after the Received: header)
+    for a message of about C{size} bytes with dot-stuffed lines.
+    """
+    lines = [b"Subject: large", b""] + [b"..%07d line of text" % i for i in range(size // 25)]
+    sent = body(*lines)
+    return sent, b"".join(
+        line[1:] + CRLF if line.startswith(b".") else line + CRLF for line in lines
+    )
+
+
+@pytest.mark.parametrize("chunk", [1000, 65536])
+def test_a_large_message_is_spooled_and_stored_byte_for_byte(
+    tmp_path: pathlib.Path, chunk: int
+) -> None:
+    budget = MemoryBudget(10 * 1024 * 1024)
+    store = HeldStore()
+    session = Session(store=store, budget=budget, spool_directory=tmp_path)
+    session.take()
+    session.start(b"bob@tmp.test")
+    sent, kept = large_body(3 * SPOOL_AFTER)
+    for start in range(0, len(sent), chunk):
+        session.send(sent[start : start + chunk])
+    # Read back whole to be stored, and held against the budget until the
+    # commit is answered; the spool file is gone.
+    ((message, _),) = store.held
+    assert message.raw.endswith(CRLF + kept)
+    assert budget.held == len(message.raw)
+    assert list(tmp_path.iterdir()) == []
+    store.commit()
+    assert STORED.match(session.take()[0])
+    assert budget.held == 0
+
+
+def test_over_the_budget_a_message_is_refused_with_452_and_nothing_is_held() -> None:
+    budget = MemoryBudget(2 * SPOOL_AFTER)
+    first, second = HeldStore(), HeldStore()
+    one = Session(store=first, budget=budget)
+    two = Session(store=second, budget=budget)
+    for session in (one, two):
+        session.take()
+        session.start(b"bob@tmp.test")
+    big, _ = large_body(int(1.5 * SPOOL_AFTER))
+    one.send(big)
+    assert len(first.held) == 1 and budget.held > SPOOL_AFTER
+    # The second message does not fit beside the first, waiting for its
+    # commit: 452, and the session goes on.
+    two.send(big)
+    assert two.take() == [NO_MEMORY]
+    assert second.held == []
+    assert budget.held == len(first.held[0][0].raw)
+    first.commit()
+    assert STORED.match(one.take()[0])
+    assert budget.held == 0
+    assert two.command(b"MAIL FROM:<a@b.example>") == [SENDER_OK]
+
+
+def test_a_used_up_budget_refuses_new_transactions() -> None:
+    budget = MemoryBudget(100)
+    session = Session(budget=budget)
+    session.take()
+    budget.hold(100)
+    assert session.command(b"MAIL FROM:<a@b.example>") == [NO_MEMORY]
+    budget.release(100)
+    assert session.command(b"MAIL FROM:<a@b.example>") == [SENDER_OK]
+
+
+def test_a_refused_or_dropped_message_holds_nothing(tmp_path: pathlib.Path) -> None:
+    budget = MemoryBudget(10 * 1024 * 1024)
+    session = Session(
+        limits=SMTPLimits(max_message_size=2 * SPOOL_AFTER),
+        budget=budget,
+        spool_directory=tmp_path,
+    )
+    session.take()
+    session.start(b"bob@tmp.test")
+    big, _ = large_body(3 * SPOOL_AFTER)
+    session.send(big)
+    assert session.take() == [b"552 5.3.4 Message size exceeds fixed maximum message size"]
+    assert budget.held == 0
+    session.start(b"bob@tmp.test")
+    session.send(big[: SPOOL_AFTER + 1000])
+    session.proto.connectionLost()
+    assert budget.held == 0
+    assert list(tmp_path.iterdir()) == []

@@ -101,3 +101,13 @@ def test_flags_are_spelt_one_way() -> None:
     assert apply_flags(current, frozenset({"b"}), FlagMode.ADD) == {"\\Seen", "a", "b"}
     assert apply_flags(current, frozenset({"a"}), FlagMode.REMOVE) == {"\\Seen"}
     assert apply_flags(current, frozenset({"b"}), FlagMode.REPLACE) == {"b"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_raws_by_id(store: IMailStore) -> None:
+    await fill(store, 3)
+    summaries = await store.messages_by_uid(BOX, 1, None)
+    ids = [s.id for s in summaries]
+    raws = await store.raws_by_id([ids[2], "no-such-id", ids[0]])
+    assert raws == {ids[2]: await store.get_raw(ids[2]), ids[0]: await store.get_raw(ids[0])}
+    assert await store.raws_by_id([]) == {}

@@ -110,6 +110,29 @@ async def test_disabled_webhooks_get_nothing(store: IMailStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_webhook_changes_between_deliveries_count_at_once(store: IMailStore) -> None:
+    # A store may remember which mailboxes have webhooks; every change to
+    # them must count for the very next delivery.
+    await store.deliver(incoming("late@x.test"))
+    assert await claim(store) == []
+    late = await hook(store, "late@x.test", "arrival")
+    await store.deliver(incoming("late@x.test"))
+    assert [d.webhook_id for d in await claim(store)] == [late.id]
+    await store.update_webhook(open_grant("late@x.test"), late.id, WebhookChange(enabled=False))
+    await store.deliver(incoming("late@x.test"))
+    await store.update_webhook(open_grant("late@x.test"), late.id, WebhookChange(enabled=True))
+    (copy,) = await store.deliver(incoming("late@x.test"))
+    assert [body(d)["email"]["id"] for d in await claim(store, "other", LATER)] == [copy.id]
+    assert store.may_owe_deliveries("late@x.test")
+    await store.delete_webhook(open_grant("late@x.test"), late.id)
+    await store.deliver(incoming("late@x.test"))
+    # Known from memory once a delivery has looked.
+    assert not store.may_owe_deliveries("late@x.test")
+    assert not store.may_owe_deliveries("never@x.test")
+    assert await claim(store, "third", LATER + timedelta(days=1)) == []
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_lease_keeps_others_off_until_it_ends(store: IMailStore) -> None:
     await hook(store, "l@x.test", "arrival")
     await store.deliver(incoming("l@x.test"))

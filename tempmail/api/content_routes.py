@@ -197,7 +197,11 @@ class ContentRoutes(MailRoutes):
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         request.setHeader(b"Content-Security-Policy", b"sandbox; default-src 'none'")
         request.setHeader(b"Cache-Control", b"private, no-store")
-        request.setHeader(b"Cross-Origin-Resource-Policy", b"same-site")
+        # The sandboxed frame that shows the part has an opaque origin, which
+        # is never "same-site": a stricter policy would block every inline
+        # image.  The route needs a ticket or a bearer token, never ambient
+        # credentials, so there is nothing for a narrower policy to protect.
+        request.setHeader(b"Cross-Origin-Resource-Policy", b"cross-origin")
         disposition = b"inline" if kind.startswith("image/") else b"attachment"
         request.setHeader(b"Content-Disposition", disposition)
         return part.content

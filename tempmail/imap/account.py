@@ -183,6 +183,7 @@ class MailAccount:
         self.credentials = login.credentials
         self.listeners: list[Callable[[MailEvent], object]] = []
         self.ended: str | None = None
+        self._uid_validity: int | None = None
         self._on_end: Callable[[str], object] | None = None
         self._subscription: ISubscription | None = hub.subscribe(self.mailbox, self._heard)
         # A lock change between the login's check and the subscription
@@ -252,6 +253,29 @@ class MailAccount:
         except LockChanged:
             self.grant = await self.access.authorize(self.mailbox, self.credentials)
             return await operation(self.grant)
+
+    async def uid_validity(self) -> int:
+        """
+        The mailbox's UIDVALIDITY (it never changes, so it is asked once).
+        """
+        if self._uid_validity is None:
+            self._uid_validity = (await self.store.open_mailbox(self.mailbox)).uid_validity
+        return self._uid_validity
+
+    async def status(self, names: list[str]) -> dict[str, int]:
+        """
+        The STATUS items asked for (upper-case names), from the store's
+        counts; unknown names are left out.
+        """
+        state = await self.store.open_mailbox(self.mailbox)
+        values = {
+            "MESSAGES": state.exists,
+            "RECENT": 0,
+            "UIDNEXT": state.uid_next,
+            "UIDVALIDITY": state.uid_validity,
+            "UNSEEN": state.unseen,
+        }
+        return {name: values[name] for name in names if name in values}
 
     # IAccount
 

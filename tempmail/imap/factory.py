@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
+from tempmail.imap.append import Appender
 from tempmail.imap.server import TempmailIMAPServer
 from tempmail.service import Refusal
 
@@ -34,6 +35,9 @@ class IMAPLimits:
     @ivar idle_timeout: seconds of silence allowed after login (RFC 3501
         asks for at least 30 minutes).
     @ivar max_literal: the largest literal accepted, in bytes.
+    @ivar max_line_length: the longest command line accepted, in bytes.
+    @ivar max_append: the largest message APPEND accepts, in bytes (the
+        SMTP limit, C{MAX_MESSAGE_SIZE}).
     """
 
     max_connections: int = 500
@@ -41,6 +45,8 @@ class IMAPLimits:
     login_timeout: float = 60.0
     idle_timeout: float = 1800.0
     max_literal: int = 10 * 1024 * 1024
+    max_line_length: int = 64 * 1024
+    max_append: int = 25 * 1024 * 1024
 
 
 class IMAPServerFactory(ServerFactory):
@@ -55,9 +61,14 @@ class IMAPServerFactory(ServerFactory):
         portal: Portal,
         limits: IMAPLimits,
         clock: IReactorTime,
+        appender: Appender,
         context_factory: Any = None,
     ) -> None:
+        """
+        @param appender: files the messages of APPEND and COPY.
+        """
         self.portal = portal
+        self.appender = appender
         self.limits = limits
         self.clock = clock
         self.context_factory = context_factory
@@ -80,6 +91,9 @@ class IMAPServerFactory(ServerFactory):
         session.timeOut = int(self.limits.login_timeout)
         session.POSTAUTH_TIMEOUT = int(self.limits.idle_timeout)
         session._literalStringLimit = self.limits.max_literal
+        session.MAX_LENGTH = self.limits.max_line_length
+        session.max_append = self.limits.max_append
+        session.appender = self.appender
         self.sessions[host] += 1
         self._open.add(session)
         return session

@@ -1,139 +1,68 @@
 """
-A stored message as Twisted's C{IMessage}: headers, parts and the raw bytes.
+A stored message as Twisted's C{IMessage}: its flags, dates and exact bytes.
 
-The raw bytes are served as stored (C{IMessageFile}), so C{BODY[]} and
-C{RFC822} are byte-exact.  Headers are parsed once, on first use.  Twisted
-writes header values with an ASCII-only encoder (twisted#9258), so values
-with 8-bit text are returned RFC 2047-encoded; a raw UTF-8 header would
-otherwise drop the connection.
+The server's FETCH reads the bytes (L{Message.raw}) and its MIME parts
+(L{Message.entity}) directly: sections come from L{tempmail.imap.sections}
+and ENVELOPE and BODYSTRUCTURE from L{tempmail.imap.structure}.  The
+C{IMessagePart} methods are there for the interface's other users, and
+answer from the same bytes.
 """
 
 from __future__ import annotations
 
-import email
-import email.header
-import email.message
-import email.policy
 import email.utils
-from collections.abc import Iterable
 from io import BytesIO
 
 from twisted.mail import imap4
 from zope.interface import implementer
 
 from tempmail.flags import SEEN
+from tempmail.imap.sections import Entity
 from tempmail.models import MessageSummary
-
-# What RFC 2045 says a part without a Content-Type is.
-DEFAULT_CONTENT_TYPE = "text/plain; charset=us-ascii"
-
-
-def _split(raw: bytes) -> tuple[bytes, bytes]:
-    """
-    The header block (with its blank line) and the body of C{raw}.
-    """
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        at = raw.find(separator)
-        if at >= 0:
-            return raw[: at + len(separator)], raw[at + len(separator) :]
-    return raw, b""
-
-
-def _ascii(value: str) -> str:
-    """
-    A header value Twisted can write: RFC 2047-encoded if it is not ASCII,
-    with folding undone.
-    """
-    # Undecodable 8-bit bytes come from the parser as surrogates.
-    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    value = " ".join(value.split())
-    if value.isascii():
-        return value
-    return email.header.Header(value, "utf-8").encode()
-
-
-def _wanted(names: Iterable[str | bytes]) -> set[str]:
-    # Twisted asks with lower-case str names (ENVELOPE, BODYSTRUCTURE) and
-    # with upper-case bytes (BODY[HEADER.FIELDS (...)]).
-    return {
-        (name.decode("ascii", "replace") if isinstance(name, bytes) else name).lower()
-        for name in names
-    }
 
 
 @implementer(imap4.IMessagePart)
 class Part:
     """
-    One MIME part of a message, parsed with the standard library.
+    One MIME part of a message (or the message itself), as exact bytes.
     """
 
-    def __init__(self, part: email.message.Message, raw: bytes | None = None) -> None:
-        """
-        @param raw: the part's exact bytes, when known (the whole message).
-        """
-        self._part = part
-        self._raw = raw
-
-    def _headers(
-        self, negate: bool, names: Iterable[str | bytes], defaults: bool
-    ) -> dict[str, str]:
-        wanted = _wanted(names)
-        headers: dict[str, str] = {}
-        for name, value in self._part.raw_items():
-            key = name.lower()
-            if (key in wanted) != negate and key not in headers:
-                headers[key] = _ascii(str(value))
-        if defaults and "content-type" not in headers and ("content-type" in wanted) != negate:
-            headers["content-type"] = DEFAULT_CONTENT_TYPE
-        return headers
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
 
     def getHeaders(self, negate: bool, *names: str | bytes) -> dict[str, str]:
         """
         The headers named (or, with C{negate}, all others), keyed by
-        lower-case name; the first of repeated headers.
+        lower-case name; the first of repeated headers, as sent.
         """
-        # Only Twisted's own BODYSTRUCTURE asks with str names; a client's
-        # HEADER.FIELDS comes as bytes and must see the message as it is.
-        internal = bool(names) and all(isinstance(name, str) for name in names)
-        return self._headers(negate, names, defaults=internal)
-
-    def _body(self) -> bytes:
-        if self._raw is not None:
-            return _split(self._raw)[1]
-        payload = self._part.get_payload(decode=False)
-        if isinstance(payload, list):
-            return b"".join(
-                Part(sub).as_bytes() for sub in payload if isinstance(sub, email.message.Message)
-            )
-        return str(payload).encode("utf-8", "surrogateescape")
-
-    def as_bytes(self) -> bytes:
-        """
-        The part's bytes, headers included.
-        """
-        if self._raw is not None:
-            return self._raw
-        return self._part.as_bytes()
+        wanted = {
+            (name.decode("ascii", "replace") if isinstance(name, bytes) else name).lower()
+            for name in names
+        }
+        headers: dict[str, str] = {}
+        for name, value in self.entity.fields.raw_items():
+            key = name.lower()
+            if (key in wanted) != negate and key not in headers:
+                headers[key] = str(value)
+        return headers
 
     def getBodyFile(self) -> BytesIO:
         """
-        The part's body, without its headers.
+        The part's body, without its header.
         """
-        return BytesIO(self._body())
+        return BytesIO(self.entity.body)
 
     def getSize(self) -> int:
         """
-        The part's size in bytes.
+        The size of the part's body in bytes.
         """
-        if self._raw is not None:
-            return len(self._raw)
-        return len(self._body())
+        return len(self.entity.body)
 
     def isMultipart(self) -> bool:
         """
         Whether the part has sub-parts.
         """
-        return self._part.is_multipart()
+        return self.entity.is_multipart
 
     def getSubPart(self, part: int) -> Part:
         """
@@ -141,13 +70,10 @@ class Part:
 
         @raise IndexError: if there is none.
         """
-        payload = self._part.get_payload()
-        if not isinstance(payload, list) or not 0 <= part < len(payload):
+        parts = self.entity.parts
+        if not 0 <= part < len(parts):
             raise IndexError(part)
-        sub = payload[part]
-        if not isinstance(sub, email.message.Message):
-            raise IndexError(part)
-        return Part(sub)
+        return Part(parts[part])
 
 
 @implementer(imap4.IMessage, imap4.IMessageFile)
@@ -157,8 +83,13 @@ class Message(Part):
     """
 
     def __init__(self, summary: MessageSummary, raw: bytes) -> None:
-        super().__init__(email.message_from_bytes(raw, policy=email.policy.compat32), raw)
+        """
+        @param raw: the stored bytes; empty when only the summary was read
+            (FLAGS, UID, INTERNALDATE and RFC822.SIZE need no more).
+        """
+        super().__init__(Entity(raw))
         self.summary = summary
+        self.raw = raw
 
     def getUID(self) -> int:
         """
@@ -181,9 +112,14 @@ class Message(Part):
         """
         return email.utils.format_datetime(self.summary.received_at)
 
+    def getSize(self) -> int:
+        """
+        The size of the whole message in bytes (RFC822.SIZE).
+        """
+        return self.summary.size
+
     def open(self) -> BytesIO:
         """
         The stored bytes, exactly.
         """
-        assert self._raw is not None
-        return BytesIO(self._raw)
+        return BytesIO(self.raw)

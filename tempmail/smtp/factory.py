@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from tempmail.service import Refusal
 from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
+from tempmail.smtp.spool import MemoryBudget
 
 log = Logger()
 
@@ -35,12 +36,20 @@ class SMTPServerFactory(ServerFactory):
         limits: SMTPLimits,
         clock: IReactorTime,
         max_connections: int = 200,
+        spool_directory: str | None = None,
     ) -> None:
+        """
+        @param spool_directory: where sessions spool large messages
+            (C{None}: the system's temporary directory).
+        """
         self.delivery = delivery
         self.limits = limits
         self.clock = clock
         self.max_connections = max_connections
         self.sessions: set[TempmailESMTP] = set()
+        # One budget for every session of this listener.
+        self.budget = MemoryBudget(limits.memory_budget)
+        self.spool_directory = spool_directory
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         domain = self.delivery.domain.encode("idna")
@@ -51,7 +60,9 @@ class SMTPServerFactory(ServerFactory):
                 n=len(self.sessions),
             )
             return Refusal(b"421 4.7.0 " + domain + b" Too many connections, try again later")
-        session = TempmailESMTP(self.delivery, self.limits, self.clock)
+        session = TempmailESMTP(
+            self.delivery, self.limits, self.clock, self.budget, self.spool_directory
+        )
         session.factory = self
         self.sessions.add(session)
         session.whenClosed().addCallback(lambda _: self.sessions.discard(session))

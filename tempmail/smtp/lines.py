@@ -8,6 +8,11 @@ its CRLF start the next line, so the session never loses its place in the
 stream.  While a reply waits on a L{Deferred}, the lines already received
 stay queued and the transport is paused, so commands a client pipelines are
 answered in the order they were sent (twisted#8126).
+
+For a message's data (L{LineQueue.read_data}) it does not hand on lines one
+by one: it scans whole buffers for the final CRLF . CRLF, undoes the dot
+stuffing on whole blocks of complete lines, and still reports a line over
+the limit, so a megabyte of message costs a few calls, not one per line.
 """
 
 from __future__ import annotations
@@ -39,6 +44,22 @@ class PausableTransport(Protocol):
     def resumeProducing(self) -> None:
         """
         Read from the connection again.
+        """
+
+
+class MessageData(Protocol):
+    """
+    Where L{LineQueue.read_data} hands a message's data.
+    """
+
+    def received(self, block: bytes) -> None:
+        """
+        Take complete lines of data, each ending in CRLF, dot-unstuffed.
+        """
+
+    def ended(self) -> None:
+        """
+        The final dot has been read.
         """
 
 
@@ -74,8 +95,12 @@ class LineQueue:
         self._buffer = b""
         self._overlong = False
         self._waiting: Deferred[None] | None = None
+        self._paused = False
         self._processing = False
         self._stopped = False
+        # Set while a message's data is read (see read_data).
+        self._data: MessageData | None = None
+        self._at_line_start = True
 
     def data_received(self, data: bytes) -> None:
         """
@@ -86,6 +111,101 @@ class LineQueue:
         """
         if self._stopped:
             return
+        if self._data is not None:
+            self._scan_data(data)
+        else:
+            self._split(data)
+        self._process()
+        if self._waiting is not None and not self._paused and (self._pending or self._buffer):
+            # The client sends ahead of a pending reply: queue what came
+            # and read no more until the reply is sent.  A client that waits
+            # for its reply costs no pause at all.
+            self._paused = True
+            self._transport.pauseProducing()
+
+    def read_data(self, data: MessageData) -> None:
+        """
+        Read what follows as a message's data, up to the final dot, handing
+        it to C{data}; then go back to lines.  Called by the session for its
+        C{DATA} command; lines already received after that one count as
+        data (a client should wait for 354, but need not).
+        """
+        self._data = data
+        self._at_line_start = True
+        pending = list(self._pending)
+        self._pending.clear()
+        overlong, self._overlong = self._overlong, False
+        buffered, self._buffer = self._buffer, b""
+        for index, line in enumerate(pending):
+            if self._data is None:
+                # The data ended: the rest are commands again.
+                self._pending.extend(pending[index:])
+                break
+            if line is None:
+                self._line_too_long()
+            else:
+                self._scan_data(line + b"\r\n")
+        if self._data is None:
+            self._overlong = overlong
+            self._split(buffered)
+            return
+        if overlong:
+            # The partial line being dropped is message data.
+            self._line_too_long()
+            self._at_line_start = False
+        self._scan_data(buffered)
+
+    def _scan_data(self, data: bytes) -> None:
+        assert self._data is not None
+        buffer = self._buffer + data
+        if self._at_line_start and buffer.startswith(b".\r\n"):
+            end, after = 0, 3
+        else:
+            end = buffer.find(b"\r\n.\r\n")
+            end, after = (end + 2, end + 5) if end >= 0 else (-1, -1)
+        if end >= 0:
+            self._data_block(buffer[:end])
+            data_ended, self._data = self._data, None
+            self._buffer, self._overlong, self._at_line_start = b"", False, True
+            data_ended.ended()
+            self._split(buffer[after:])
+            return
+        last = buffer.rfind(b"\r\n")
+        cut = last + 2 if last >= 0 else 0
+        self._data_block(buffer[:cut])
+        tail = buffer[cut:]
+        if len(tail.removesuffix(b"\r")) > self.max_length:
+            # Reported once, when it first goes over; then its bytes are
+            # dropped as they come, up to its CRLF.
+            if self._at_line_start:
+                self._line_too_long()
+            self._at_line_start = False
+            tail = tail[-1:] if tail.endswith(b"\r") else b""
+        self._buffer = tail
+
+    def _data_block(self, block: bytes) -> None:
+        """
+        Hand on C{block}, complete lines of data, unstuffed.
+        """
+        if not block:
+            return
+        assert self._data is not None
+        if not self._at_line_start:
+            # The end of a line that was too long: its start is gone.
+            block = block[block.find(b"\r\n") + 2 :]
+            self._at_line_start = True
+            if not block:
+                return
+        if len(block) > self.max_length and any(
+            len(line) > self.max_length for line in block.split(b"\r\n")
+        ):
+            self._line_too_long()
+            return
+        if block.startswith(b"."):
+            block = block[1:]
+        self._data.received(block.replace(b"\r\n.", b"\r\n"))
+
+    def _split(self, data: bytes) -> None:
         lines = (self._buffer + data).split(b"\r\n")
         self._buffer = lines.pop()
         for line in lines:
@@ -99,23 +219,23 @@ class LineQueue:
             # but keep a trailing CR: it may be the first half of the CRLF.
             self._overlong = True
             self._buffer = self._buffer[-1:] if self._buffer.endswith(b"\r") else b""
-        self._process()
 
     def hold_until(self, reply: Deferred[_T]) -> None:
         """
-        Hand on no further line, and pause the transport, until C{reply}
-        fires; then carry on with the lines queued meanwhile.
+        Hand on no further line until C{reply} fires, pausing the transport
+        if more input comes meanwhile; then carry on with the lines queued.
 
         @param reply: fires once the reply to the current line is sent.
         """
         held: Deferred[None] = Deferred()
         self._waiting = held
-        self._transport.pauseProducing()
 
         def release(result: _T) -> _T:
             self._waiting = None
             if not self._transport.disconnecting:
-                self._transport.resumeProducing()
+                if self._paused:
+                    self._paused = False
+                    self._transport.resumeProducing()
                 self._process()
             held.callback(None)
             return result

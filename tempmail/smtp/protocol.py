@@ -4,11 +4,13 @@ collection and replies.
 
 Lines come from a L{LineQueue}, which keeps the session in step after an
 overlong line and answers pipelined commands in order (twisted#8126);
-C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}.  A transaction
-is collected once, however many recipients it has, and 250 is sent only
-after the store has committed it.  A store that is unavailable gets 451, so
-the sender retries; any other failure is a bug and gets 554, so the sender
-does not retry it forever.
+C{MAIL} and C{RCPT} are parsed by L{tempmail.smtp.commands}.  A message's
+data comes in blocks (the session is the queue's L{MessageData}) and waits
+in a L{MessageBuffer}, in memory or spooled to a file, within the
+listener's L{MemoryBudget}.  A transaction is collected once, however many
+recipients it has, and 250 is sent only after the store has committed it.
+A store that is unavailable gets 451, so the sender retries; any other
+failure is a bug and gets 554, so the sender does not retry it forever.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -33,11 +35,14 @@ from tempmail.smtp.commands import TOO_BIG, Reply, parse_mail, parse_rcpt
 from tempmail.smtp.delivery import MailDelivery, RecipientRefused
 from tempmail.smtp.limits import SMTPLimits
 from tempmail.smtp.lines import LineQueue
+from tempmail.smtp.spool import MemoryBudget, MessageBuffer
 from tempmail.times import clock_now
 
 log = Logger()
 
 _HELO_UNSAFE = re.compile(rb"[^\x21-\x7e]")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+NO_MEMORY = Reply(452, b"4.3.1 Insufficient system storage; try again later")
 
 
 class TempmailESMTP(smtp.ESMTP):
@@ -55,11 +60,22 @@ class TempmailESMTP(smtp.ESMTP):
     # Set by connectionMade, once there is a transport to pause.
     _input: LineQueue
 
-    def __init__(self, delivery: MailDelivery, limits: SMTPLimits, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        delivery: MailDelivery,
+        limits: SMTPLimits,
+        clock: IReactorTime,
+        budget: MemoryBudget | None = None,
+        spool_directory: str | None = None,
+    ) -> None:
         """
         @param delivery: accepts the recipients and stores the messages.
         @param limits: the limits this session enforces.
         @param clock: the reactor in the daemon, a L{Clock} in tests.
+        @param budget: the memory budget shared by all sessions (by default
+            one of C{limits.memory_budget} for this session alone).
+        @param spool_directory: where large messages are spooled (C{None}:
+            the system's temporary directory).
         """
         super().__init__()
         self.mail_delivery = delivery
@@ -71,7 +87,9 @@ class TempmailESMTP(smtp.ESMTP):
         self._closed = False
         self._from: str | None = None
         self._to: list[str] = []
-        self._body: list[bytes] = []
+        self.budget = budget or MemoryBudget(limits.memory_budget)
+        self.spool_directory = spool_directory
+        self._message = MessageBuffer(self.budget, spool_directory)
         self._size = 0
         self._data_error: Reply | None = None
 
@@ -108,7 +126,7 @@ class TempmailESMTP(smtp.ESMTP):
         """Drop the queued input and the message being read; fire L{whenClosed}."""
         super().connectionLost(reason)
         self._input.stop()
-        self._body = []
+        self._message.discard()
         self._closed = True
         waiters, self._close_waiters = self._close_waiters, []
         for waiter in waiters:
@@ -154,7 +172,7 @@ class TempmailESMTP(smtp.ESMTP):
             self.sendCode(500, b"5.5.2 Line too long")
         elif self._data_error is None:
             self._data_error = Reply(500, b"5.5.2 Line too long; message refused")
-            self._body = []
+            self._message.discard()
 
     def _reply(self, reply: Reply) -> None:
         self.sendCode(reply.code, reply.text)
@@ -229,6 +247,9 @@ class TempmailESMTP(smtp.ESMTP):
         if self._from is not None:
             self.sendCode(503, b"5.5.1 Sender already given")
             return
+        if self.budget.exhausted:
+            self._reply(NO_MEMORY)
+            return
         sender = parse_mail(rest, self.limits.max_message_size)
         if isinstance(sender, Reply):
             self._reply(sender)
@@ -269,47 +290,66 @@ class TempmailESMTP(smtp.ESMTP):
             self.sendCode(503, b"5.5.1 Need RCPT before DATA")
             return
         self.mode = smtp.DATA
-        self._body = []
+        self._message = MessageBuffer(self.budget, self.spool_directory)
         self._size = 0
         self._data_error = None
         self.sendCode(354, b"End data with <CR><LF>.<CR><LF>")
+        self._input.read_data(self)
 
-    def dataLineReceived(self, line: bytes) -> None:
+    def received(self, block: bytes) -> None:
         """
-        Collect one line of message data, or end the message at its dot.
+        Collect complete lines of message data (L{MessageData}), as the
+        L{LineQueue} hands them on, dot-unstuffed.
         """
-        if line == b".":
-            self._end_of_data()
-            return
-        if line.startswith(b"."):
-            line = line[1:]
+        # Twisted's lineReceived resets the idle timer per line; data does
+        # not go through it, but it is activity too.
+        self.resetTimeout()
         if self._data_error is not None:
             return
-        self._size += len(line) + 2
+        self._size += len(block)
         if self._size > self.limits.max_message_size:
             # Read the rest of the message, but keep none of it.
             self._data_error = TOO_BIG
-            self._body = []
+            self._message.discard()
             return
         # Bare LFs inside a line are line breaks too; store them as CRLF.
-        self._body.append(line.replace(b"\n", b"\r\n") if b"\n" in line else line)
+        if block.count(b"\n") != block.count(b"\r\n"):
+            block = _BARE_LF.sub(b"\r\n", block)
+        self._message.add(block)
 
-    state_DATA = dataLineReceived
+    def ended(self) -> None:
+        """The final dot (L{MessageData}): store the message."""
+        self.resetTimeout()
+        self._end_of_data()
 
     def _end_of_data(self) -> None:
         self.mode = smtp.COMMAND
         mail_from, recipients = self._from or "", tuple(self._to)
         self._from, self._to = None, []
-        lines, self._body = self._body, []
+        message = self._message
         if self._data_error is not None:
+            message.discard()
             self._reply(self._data_error)
             return
         now = clock_now(self.clock)
-        lines.append(b"")
-        raw = self._received_header(recipients, now) + b"\r\n".join(lines)
+        raw = message.take(self._received_header(recipients, now))
+        if raw is None:
+            log.warn(
+                "A message of {size} bytes was refused: SMTP_MEMORY_BUDGET is in use",
+                size=message.size,
+            )
+            self._reply(NO_MEMORY)
+            return
         envelope = Envelope(mail_from, recipients, now)
-        delivered = ensureDeferred(self.mail_delivery.deliver(envelope, raw))
-        self._hold_input_until(delivered.addCallbacks(self._stored, self._not_stored))
+        delivered = self.mail_delivery.deliver(envelope, raw)
+        answered = delivered.addCallbacks(self._stored, self._not_stored)
+
+        def done(result: None) -> None:
+            # The message's bytes are no longer held once it is answered.
+            message.release()
+            return result
+
+        self._hold_input_until(answered.addBoth(done))
 
     def _hold_input_until(self, reply: Deferred[None]) -> None:
         # The client is waiting for us, not idle: no timeout until we answer.

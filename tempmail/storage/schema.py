@@ -129,6 +129,43 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
     CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (webhook_id, lease_until);
     """,
+    # 6: slim rows.  The raw message is stored once and its text, HTML,
+    # headers and attachments are derived from it when read, so the copies
+    # of them go.  The table is rebuilt (not altered) so that raw is its
+    # last column: SQLite can then write a large message's row as trailing
+    # zeros and fill it piece by piece, instead of building the whole row
+    # in memory twice.
+    """
+    CREATE TABLE messages_slim (
+        id INTEGER PRIMARY KEY,
+        size INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        envelope_from TEXT NOT NULL,
+        envelope_to TEXT NOT NULL,
+        from_address TEXT NOT NULL,
+        to_addresses TEXT NOT NULL,
+        cc_addresses TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        date INTEGER,
+        message_id TEXT,
+        preview TEXT NOT NULL,
+        attachment_count INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    INSERT INTO messages_slim (
+        id, size, received_at, envelope_from, envelope_to, from_address,
+        to_addresses, cc_addresses, subject, date, message_id, preview,
+        attachment_count, raw
+    )
+    SELECT
+        id, size, received_at, envelope_from, envelope_to, from_address,
+        to_addresses, cc_addresses, subject, date, message_id, preview,
+        attachment_count, raw
+    FROM messages;
+    DROP TABLE attachments;
+    DROP TABLE messages;
+    ALTER TABLE messages_slim RENAME TO messages;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -178,15 +215,27 @@ def migrate(connection: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int
             f"the database has schema version {version}, newer than this "
             f"release's {SCHEMA_VERSION}; upgrade tempmail"
         )
-    for number in range(version, target):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute("UPDATE schema_version SET version = ?", (number + 1,))
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+    # A migration that rebuilds a table drops the old one while other tables
+    # still refer to it; references are checked at the end instead (the
+    # procedure SQLite documents for ALTER TABLE).  The setting cannot change
+    # inside a transaction.
+    (enforced,) = connection.execute("PRAGMA foreign_keys").fetchone()
+    connection.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for number in range(version, target):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                broken = connection.execute("PRAGMA foreign_key_check").fetchone()
+                if broken is not None:
+                    raise SchemaError(f"migration {number + 1} broke a reference: {broken}")
+                connection.execute("UPDATE schema_version SET version = ?", (number + 1,))
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+    finally:
+        connection.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
     return max(version, target)

@@ -1,6 +1,7 @@
 """
 The SQL that IMAP needs beyond reading messages: a mailbox's UIDVALIDITY and
-UIDNEXT, messages by UID and by sequence number, flag writes, and expunge.
+UIDNEXT, messages by UID and by sequence number, many raw messages at once,
+flag writes, and expunge.
 The REST API's seen flag is written here too, as the flag C{\\Seen}.
 """
 
@@ -67,6 +68,18 @@ def messages_by_sequence(
         (mailbox, count, max(first - 1, 0)),
     )
     return [summary(row) for row in cursor.fetchall()]
+
+
+def raws_by_id(cursor: Any, ids: Sequence[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for part in chunks(list(ids)):
+        cursor.execute(
+            "SELECT mm.id, m.raw FROM mailbox_messages mm JOIN messages m "
+            f"ON m.id = mm.message_id WHERE mm.id IN ({','.join('?' * len(part))})",
+            tuple(part),
+        )
+        found.update((id, bytes(raw)) for id, raw in cursor.fetchall())
+    return found
 
 
 def _write_flags(

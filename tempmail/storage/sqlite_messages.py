@@ -25,8 +25,9 @@ from tempmail.models import (
     MessageSummary,
     StoredMessage,
 )
+from tempmail.parsing import read_content
 from tempmail.storage.sqlite_mailboxes import granted_mailbox
-from tempmail.storage.sqlite_webhooks import write_outbox
+from tempmail.storage.sqlite_webhooks import HookedMailboxes, write_outbox
 from tempmail.storage.timestamps import from_micros, to_micros
 
 # The flags other than \Seen travel as one space-separated text: a flag is
@@ -73,22 +74,85 @@ def summary(row: Sequence[Any]) -> MessageSummary:
     )
 
 
-def deliver(cursor: Any, message: IncomingMessage, now_us: int) -> list[DeliveredCopy]:
+# A message larger than this is not bound whole (SQLite would copy it, then
+# build its row in memory): its row is made with trailing zeros (raw is the
+# last column, so they cost nothing) and filled in pieces this large.
+BLOB_PIECE = 1024 * 1024
+
+
+def _write_raw(cursor: Any, row_id: int, raw: bytes) -> None:
+    view = memoryview(raw)
+    with cursor.connection.blobopen("messages", "raw", row_id) as blob:
+        for start in range(0, len(raw), BLOB_PIECE):
+            blob.write(view[start : start + BLOB_PIECE])
+
+
+def deliver_all(
+    cursor: Any, incoming: Sequence[IncomingMessage], now_us: int, hooked: HookedMailboxes
+) -> list[list[DeliveredCopy]]:
+    """
+    File several messages in the caller's transaction (a group commit);
+    return each one's copies, in order.
+
+    @param hooked: which mailboxes have an enabled webhook; only their
+        arrivals are written to the outbox, with no query for the others.
+    """
+    rows = [_insert_message(cursor, message) for message in incoming]
+    # Each mailbox takes all its new UIDs in one statement, which also makes
+    # the mailbox on first use, so two deliveries never get the same UID.
+    wanted: dict[str, int] = {}
+    for message in incoming:
+        for address in message.envelope.recipients:
+            wanted[address] = wanted.get(address, 0) + 1
+    mailboxes: dict[str, list[int]] = {}
+    for address, count in wanted.items():
+        cursor.execute(
+            """
+            INSERT INTO mailboxes (address, uid_validity, uid_next, created_at)
+            VALUES (?, ?, ? + 1, ?)
+            ON CONFLICT (address) DO UPDATE SET uid_next = uid_next + ?
+            RETURNING id, uid_next - ?
+            """,
+            (address, now_us // 1_000_000, count, now_us, count, count),
+        )
+        mailboxes[address] = list(cursor.fetchone())
+    with_hooks = hooked.current(cursor)
+    filed, copy_rows, arrivals = [], [], []
+    for message, row_id in zip(incoming, rows, strict=True):
+        received = to_micros(message.envelope.received_at)
+        copies = []
+        for address in message.envelope.recipients:
+            mailbox = mailboxes[address]
+            copy = DeliveredCopy(id=str(uuid.uuid4()), mailbox=address, uid=mailbox[1])
+            mailbox[1] += 1
+            copy_rows.append((copy.id, mailbox[0], row_id, copy.uid, received))
+            copies.append(copy)
+            if address in with_hooks:
+                arrivals.append(outbox.arrival(message.summary_for(copy)))
+        filed.append(copies)
+    cursor.executemany(
+        "INSERT INTO mailbox_messages (id, mailbox_id, message_id, uid, received_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        copy_rows,
+    )
+    write_outbox(cursor, arrivals, now_us)
+    return filed
+
+
+def _insert_message(cursor: Any, message: IncomingMessage) -> int:
     parsed, envelope = message.parsed, message.envelope
-    received = to_micros(envelope.received_at)
+    large = len(message.raw) > BLOB_PIECE
     cursor.execute(
-        """
+        f"""
         INSERT INTO messages (
-            raw, size, received_at, envelope_from, envelope_to,
+            size, received_at, envelope_from, envelope_to,
             from_address, to_addresses, cc_addresses, subject, date,
-            message_id, text_body, html_body, headers, preview,
-            attachment_count
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            message_id, preview, attachment_count, raw
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {"zeroblob(?)" if large else "?"})
         """,
         (
-            message.raw,
             len(message.raw),
-            received,
+            to_micros(envelope.received_at),
             envelope.mail_from,
             json.dumps(envelope.recipients),
             parsed.from_address,
@@ -97,62 +161,15 @@ def deliver(cursor: Any, message: IncomingMessage, now_us: int) -> list[Delivere
             parsed.subject,
             None if parsed.date is None else to_micros(parsed.date),
             parsed.message_id,
-            parsed.text,
-            parsed.html,
-            json.dumps(parsed.headers),
             parsed.preview,
-            len(parsed.attachments),
+            parsed.attachment_count,
+            len(message.raw) if large else message.raw,
         ),
     )
-    row_id = cursor.lastrowid
-    cursor.executemany(
-        """
-        INSERT INTO attachments (
-            message_id, idx, filename, content_type, size, content_id,
-            inline, content
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-        [
-            (
-                row_id,
-                index,
-                a.filename,
-                a.content_type,
-                len(a.content),
-                a.content_id,
-                int(a.inline),
-                a.content,
-            )
-            for index, a in enumerate(parsed.attachments)
-        ],
-    )
-    copies = []
-    arrivals = []
-    for address in envelope.recipients:
-        # One statement makes the mailbox on first use and takes its next
-        # UID, so two deliveries can never get the same one.
-        cursor.execute(
-            """
-            INSERT INTO mailboxes (address, uid_validity, uid_next, created_at)
-            VALUES (?, ?, 2, ?)
-            ON CONFLICT (address) DO UPDATE SET uid_next = uid_next + 1
-            RETURNING id, uid_next - 1
-            """,
-            (address, now_us // 1_000_000, now_us),
-        )
-        mailbox_id, uid = cursor.fetchone()
-        copy = DeliveredCopy(id=str(uuid.uuid4()), mailbox=address, uid=uid)
-        cursor.execute(
-            """
-            INSERT INTO mailbox_messages (id, mailbox_id, message_id, uid, received_at)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (copy.id, mailbox_id, row_id, uid, received),
-        )
-        copies.append(copy)
-        arrivals.append(outbox.arrival(message.summary_for(copy)))
-    write_outbox(cursor, arrivals, now_us)
-    return copies
+    row_id: int = cursor.lastrowid
+    if large:
+        _write_raw(cursor, row_id, message.raw)
+    return row_id
 
 
 def list_messages(
@@ -191,42 +208,33 @@ def get_messages(cursor: Any, ids: list[str]) -> list[StoredMessage]:
     rows = []
     for part in chunks(ids):
         cursor.execute(
-            f"SELECT {SUMMARY_COLUMNS}, m.id, m.to_addresses, m.cc_addresses, "
-            "m.date, m.message_id, m.text_body, m.html_body, m.headers, "
-            f"m.envelope_from, m.envelope_to {FROM_COPIES} "
-            f"WHERE mm.id IN ({','.join('?' * len(part))})",
+            f"SELECT {SUMMARY_COLUMNS}, m.to_addresses, m.cc_addresses, m.date, "
+            "m.message_id, m.envelope_from, m.envelope_to, m.raw "
+            f"{FROM_COPIES} WHERE mm.id IN ({','.join('?' * len(part))})",
             part,
         )
         rows.extend(cursor.fetchall())
-    attachments: dict[int, list[AttachmentInfo]] = {}
-    for part in chunks(sorted({row[SUMMARY_WIDTH] for row in rows})):
-        cursor.execute(
-            "SELECT message_id, idx, filename, content_type, size, content_id, "
-            f"inline FROM attachments WHERE message_id IN ({','.join('?' * len(part))}) "
-            "ORDER BY message_id, idx",
-            part,
-        )
-        for a in cursor.fetchall():
-            attachments.setdefault(a[0], []).append(
-                AttachmentInfo(a[1], a[2], a[3], a[4], a[5], bool(a[6]))
-            )
     found = {}
     for row in rows:
-        (row_id, to, cc, date, message_id, text, html, headers, envelope_from, envelope_to) = row[
-            SUMMARY_WIDTH:
-        ]
+        (to, cc, date, message_id, envelope_from, envelope_to, raw) = row[SUMMARY_WIDTH:]
+        content = read_content(bytes(raw))
         found[row[0]] = StoredMessage(
             summary=summary(row),
             to=tuple(json.loads(to)),
             cc=tuple(json.loads(cc)),
             date=None if date is None else from_micros(date),
             message_id=message_id,
-            text=text,
-            html=html,
-            headers=tuple((name, value) for name, value in json.loads(headers)),
+            text=content.text,
+            html=content.html,
+            headers=content.headers,
             envelope_from=envelope_from,
             envelope_to=tuple(json.loads(envelope_to)),
-            attachments=tuple(attachments.get(row_id, ())),
+            attachments=tuple(
+                AttachmentInfo(
+                    index, a.filename, a.content_type, len(a.content), a.content_id, a.inline
+                )
+                for index, a in enumerate(content.attachments)
+            ),
         )
     return [found[i] for i in ids if i in found]
 
@@ -242,17 +250,15 @@ def get_raw(cursor: Any, id: str) -> bytes | None:
 
 
 def get_attachment(cursor: Any, id: str, index: int) -> AttachmentContent | None:
-    cursor.execute(
-        "SELECT a.idx, a.filename, a.content_type, a.size, a.content_id, "
-        "a.inline, a.content FROM mailbox_messages mm JOIN attachments a "
-        "ON a.message_id = mm.message_id WHERE mm.id = ? AND a.idx = ?",
-        (id, index),
-    )
-    row = cursor.fetchone()
-    if row is None:
+    raw = get_raw(cursor, id)
+    if raw is None or index < 0:
         return None
-    info = AttachmentInfo(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
-    return AttachmentContent(info, bytes(row[6]))
+    attachments = read_content(raw).attachments
+    if index >= len(attachments):
+        return None
+    a = attachments[index]
+    info = AttachmentInfo(index, a.filename, a.content_type, len(a.content), a.content_id, a.inline)
+    return AttachmentContent(info, a.content)
 
 
 def mailbox_of(cursor: Any, id: str) -> str | None:
@@ -337,5 +343,6 @@ def trim_mailboxes(cursor: Any, keep: int, limit: int, now_us: int) -> list[Mess
 
 
 def ping(cursor: Any) -> None:
-    cursor.execute("SELECT 1")
+    # Reads a page of the database, not just the engine.
+    cursor.execute("SELECT version FROM schema_version")
     cursor.fetchone()

@@ -280,3 +280,49 @@ def prune_deliveries(cursor: Any, before_us: int) -> int:
         "DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?", (before_us,)
     )
     return int(cursor.rowcount)
+
+
+class HookedMailboxes:
+    """
+    The addresses of the mailboxes that have an enabled webhook, kept in
+    memory so that a delivery needs no webhook query unless its mailbox has
+    one.
+
+    Used only in the store's pool thread.  The store forgets the set at
+    every write other than a delivery (L{forget}), in that write's own
+    transaction order, so a delivery after a webhook change always sees it.
+    A change made by another process is caught by C{PRAGMA data_version},
+    which changes whenever another connection commits (and costs no read of
+    any table); a server database with several nodes would use its own
+    notification (PostgreSQL's C{LISTEN}/C{NOTIFY}) the same way.
+    """
+
+    def __init__(self) -> None:
+        self._addresses: frozenset[str] | None = None
+        self._data_version: int | None = None
+
+    def may_have(self, mailbox: str) -> bool:
+        """
+        Whether C{mailbox} may have an enabled webhook, from what is known
+        (C{True} while the set is forgotten).  Safe from any thread: it only
+        reads the reference to the current set.
+        """
+        addresses = self._addresses
+        return addresses is None or mailbox in addresses
+
+    def forget(self) -> None:
+        """Read the set again before the next delivery."""
+        self._addresses = None
+
+    def current(self, cursor: Any) -> frozenset[str]:
+        """The set, read again if it was forgotten or another process wrote."""
+        cursor.execute("PRAGMA data_version")
+        (version,) = cursor.fetchone()
+        if self._addresses is None or version != self._data_version:
+            cursor.execute(
+                "SELECT DISTINCT mb.address FROM webhooks w "
+                "JOIN mailboxes mb ON mb.id = w.mailbox_id WHERE w.enabled = 1"
+            )
+            self._addresses = frozenset(address for (address,) in cursor.fetchall())
+            self._data_version = version
+        return self._addresses

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from twisted.internet.defer import Deferred, fail, succeed
 
@@ -26,6 +26,24 @@ from tempmail.models import (
     MessagePage,
     MessageSummary,
     StoredMessage,
+)
+from tempmail.parsing import read_content
+from tempmail.search import (
+    AllOf,
+    AnyOf,
+    Criterion,
+    DateField,
+    DateIs,
+    DateRelation,
+    Everything,
+    HasFlag,
+    HeaderContains,
+    Not,
+    SizeIs,
+    TextContains,
+    UidIn,
+    header_contains,
+    text_contains,
 )
 from tempmail.testing._state import MemoryState, write
 
@@ -46,6 +64,8 @@ class MemoryMessages(MemoryState):
     @write
     def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
         parsed, envelope = message.parsed, message.envelope
+        # Like every store, derive the content from the raw bytes.
+        content = read_content(message.raw)
         attachments = tuple(
             AttachmentContent(
                 AttachmentInfo(
@@ -53,7 +73,7 @@ class MemoryMessages(MemoryState):
                 ),
                 a.content,
             )
-            for i, a in enumerate(parsed.attachments)
+            for i, a in enumerate(content.attachments)
         )
         copies = []
         for address in envelope.recipients:
@@ -66,9 +86,9 @@ class MemoryMessages(MemoryState):
                 cc=parsed.cc,
                 date=parsed.date,
                 message_id=parsed.message_id,
-                text=parsed.text,
-                html=parsed.html,
-                headers=parsed.headers,
+                text=content.text,
+                html=content.html,
+                headers=content.headers,
                 envelope_from=envelope.mail_from,
                 envelope_to=envelope.recipients,
                 attachments=tuple(a.info for a in attachments),
@@ -229,3 +249,52 @@ class MemoryMessages(MemoryState):
     ) -> Deferred[list[MessageSummary]]:
         ordered = self._ordered(mailbox)
         return succeed(ordered[max(first - 1, 0) : None if last is None else max(last, 0)])
+
+    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
+        return succeed({id: self._raw[id] for id in ids if id in self._raw})
+
+    def search_uids(
+        self, mailbox: str, criterion: Criterion, first: int, last: int
+    ) -> Deferred[list[int]]:
+        box = self._mailboxes.get(mailbox)
+        copies = sorted(box.copies.values() if box else (), key=lambda c: c.summary.uid)
+        return succeed(
+            [
+                c.summary.uid
+                for c in copies
+                if first <= c.summary.uid <= last and self._matches(c, criterion)
+            ]
+        )
+
+    def _matches(self, copy: StoredMessage, criterion: Criterion) -> bool:
+        summary = copy.summary
+        match criterion:
+            case Everything():
+                return True
+            case HasFlag(flag=flag):
+                return (
+                    summary.seen if flag == SEEN else flag.lower() in map(str.lower, summary.flags)
+                )
+            case HeaderContains(name=name, text=text):
+                return header_contains(self._raw[summary.id], name, text)
+            case TextContains(text=text, headers=headers):
+                return text_contains(self._raw[summary.id], text, headers)
+            case DateIs(field=field, relation=relation, day=day):
+                when = summary.received_at if field is DateField.RECEIVED else copy.date
+                if when is None:
+                    return False
+                on = when.astimezone(UTC).date()
+                if relation is DateRelation.BEFORE:
+                    return on < day
+                return on == day if relation is DateRelation.ON else on >= day
+            case SizeIs(larger=larger, size=size):
+                return summary.size > size if larger else summary.size < size
+            case UidIn(ranges=ranges):
+                return any(low <= summary.uid <= high for low, high in ranges)
+            case Not(criterion=inner):
+                return not self._matches(copy, inner)
+            case AnyOf(criteria=parts):
+                return any(self._matches(copy, part) for part in parts)
+            case AllOf(criteria=parts):
+                return all(self._matches(copy, part) for part in parts)
+        raise TypeError(f"not a search criterion: {criterion!r}")

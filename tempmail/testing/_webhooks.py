@@ -45,6 +45,9 @@ class MemoryWebhooks(MemoryLocks):
         self._webhooks[hook.id] = hook
         return succeed(hook)
 
+    def may_owe_deliveries(self, mailbox: str) -> bool:
+        return any(h.mailbox == mailbox and h.enabled for h in self._webhooks.values())
+
     def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
         hooks = [hook for hook in self._webhooks.values() if hook.mailbox == mailbox]
         return succeed(sorted(hooks, key=lambda hook: hook.created_at, reverse=True))

@@ -165,8 +165,9 @@ class WebhookDispatcher(Service):
 
     def _on_event(self, event: MailEvent) -> None:
         # The change and its deliveries were committed together; the event
-        # only says there may be something to send now.
-        if event.kind.value in EVENT_NAMES:
+        # only says there may be something to send now.  Mail to a mailbox
+        # without webhooks owes nothing: no claim (no transaction) for it.
+        if event.kind.value in EVENT_NAMES and self.store.may_owe_deliveries(event.mailbox):
             self.pump()
 
     # Sending

@@ -137,3 +137,17 @@ async function errorOf(response) {
   const retry = Number.parseInt(response.headers.get("Retry-After") || "", 10);
   return new ApiError(response.status, message, Number.isNaN(retry) ? null : retry);
 }
+
+/** The text to show a person for a failed request. */
+export function describeError(error) {
+  if (error instanceof ApiError && error.status === 429) {
+    const wait = error.retryAfter ? ` Try again in ${formatWait(error.retryAfter)}.` : " Try again later.";
+    return `Too many attempts.${wait}`;
+  }
+  return error && error.message ? error.message : String(error);
+}
+
+function formatWait(seconds) {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  return `${Math.ceil(seconds / 60)} minutes`;
+}

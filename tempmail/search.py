@@ -1,0 +1,229 @@
+"""
+Search criteria for a mailbox's messages (IMAP SEARCH), independent of any
+database, and the text matching every store shares.
+
+A criterion is a small tree of frozen dataclasses.  Each store turns it
+into its own query (SQL for SQLite); the parts that need the message itself
+(headers and body text) are matched by L{header_contains} and
+L{text_contains}, which read the stored raw bytes:
+
+  - header values are RFC 2047-decoded before matching, so C{SUBJECT café}
+    finds C{=?utf-8?q?caf=C3=A9?=};
+  - body text is MIME-decoded: each C{text/*} part's transfer encoding
+    (base64, quoted-printable) and charset are undone; other parts
+    (images, archives, ...) are not searched;
+  - matching is a case-insensitive substring (Unicode case folding).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.header
+import email.message
+import email.policy
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+
+class DateField(Enum):
+    """
+    Which date of a message a L{DateIs} compares.
+    """
+
+    RECEIVED = "received"  # INTERNALDATE: BEFORE, ON, SINCE
+    SENT = "sent"  # the Date header (as UTC): SENTBEFORE, SENTON, SENTSINCE
+
+
+class DateRelation(Enum):
+    """
+    How a message's date compares with the day given (RFC 3501: whole
+    days, the time of day disregarded).
+    """
+
+    BEFORE = "before"
+    ON = "on"
+    SINCE = "since"
+
+
+@dataclass(frozen=True)
+class Everything:
+    """
+    Every message (C{ALL}).
+    """
+
+
+@dataclass(frozen=True)
+class HasFlag:
+    """
+    Messages with a flag, spelt as L{tempmail.flags.normalise_flags} spells
+    it (C{\\Seen} included); keywords match in any case, as IMAP's do.
+    """
+
+    flag: str
+
+
+@dataclass(frozen=True)
+class HeaderContains:
+    """
+    Messages with a header C{name} (lower case) whose decoded value
+    contains C{text}; an empty C{text} matches any message that has the
+    header.
+    """
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TextContains:
+    """
+    Messages whose decoded body text (and, with C{headers}, header values)
+    contains C{text}: C{BODY} and C{TEXT}.
+    """
+
+    text: str
+    headers: bool
+
+
+@dataclass(frozen=True)
+class DateIs:
+    """
+    Messages whose date, as a UTC day, is before, on or since C{day}.
+    A message without a Date header matches no C{SENT} criterion.
+    """
+
+    field: DateField
+    relation: DateRelation
+    day: date
+
+
+@dataclass(frozen=True)
+class SizeIs:
+    """
+    Messages larger (C{LARGER}) or smaller (C{SMALLER}) than C{size} bytes.
+    """
+
+    larger: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class UidIn:
+    """
+    Messages whose UID is in one of the inclusive C{ranges}.
+    """
+
+    ranges: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """
+    Messages the criterion does not match.
+    """
+
+    criterion: Criterion
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """
+    Messages any of the criteria match (C{OR}).
+    """
+
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """
+    Messages all of the criteria match (a list of keys, or C{(...)}).
+    """
+
+    criteria: tuple[Criterion, ...]
+
+
+Criterion = (
+    Everything
+    | HasFlag
+    | HeaderContains
+    | TextContains
+    | DateIs
+    | SizeIs
+    | UidIn
+    | Not
+    | AnyOf
+    | AllOf
+)
+
+NOTHING: Criterion = Not(Everything())
+
+
+def _fold(text: str) -> str:
+    return text.casefold()
+
+
+def _decoded(value: str) -> str:
+    """
+    A header value with its RFC 2047 words decoded and folding undone.
+    """
+    with contextlib.suppress(ValueError, LookupError, UnicodeError):
+        value = str(email.header.make_header(email.header.decode_header(value)))
+    return " ".join(value.split())
+
+
+def _header_block(raw: bytes) -> bytes:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        at = raw.find(separator)
+        if at >= 0:
+            return raw[: at + len(separator)]
+    return raw
+
+
+def header_contains(raw: bytes, name: str, text: str) -> bool:
+    """
+    Whether a header C{name} of the message C{raw} contains C{text}.
+    """
+    headers = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
+    wanted = _fold(text)
+    for key, value in headers.raw_items():
+        if key.lower() == name.lower() and wanted in _fold(_decoded(_text(value))):
+            return True
+    return False
+
+
+def _text(value: object) -> str:
+    # Undecodable 8-bit header bytes come from the parser as surrogates.
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _part_text(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:
+        return payload.decode("utf-8", "replace")
+
+
+def text_contains(raw: bytes, text: str, headers: bool) -> bool:
+    """
+    Whether the decoded text of the message C{raw} contains C{text}: its
+    C{text/*} parts, and with C{headers} its header values too.
+    """
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    wanted = _fold(text)
+    if headers and any(
+        wanted in _fold(f"{key}: {_decoded(_text(value))}") for key, value in message.raw_items()
+    ):
+        return True
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_maintype() not in ("text", "message"):
+            continue
+        if wanted in _fold(_part_text(part)):
+            return True
+    return False

@@ -1,0 +1,127 @@
+"""
+IMAP SEARCH in SQL: a L{tempmail.search} criterion becomes one C{WHERE}
+clause over a mailbox's copies, run on one UID range at a time.
+
+Flags, dates, sizes and UIDs are plain columns.  Headers and body text are
+matched on the stored raw bytes by two deterministic functions registered
+on each connection (L{register}), which decode them as
+L{tempmail.search} describes; SQLite calls them only for rows the rest of
+the clause has not already ruled out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from tempmail.flags import SEEN
+from tempmail.search import (
+    AllOf,
+    AnyOf,
+    Criterion,
+    DateField,
+    DateIs,
+    DateRelation,
+    Everything,
+    HasFlag,
+    HeaderContains,
+    Not,
+    SizeIs,
+    TextContains,
+    UidIn,
+    header_contains,
+    text_contains,
+)
+from tempmail.storage.timestamps import to_micros
+
+
+def register(connection: sqlite3.Connection) -> None:
+    """
+    Add the matching functions the search SQL calls to C{connection}.
+    """
+    connection.create_function(
+        "tm_header_contains",
+        3,
+        lambda raw, name, text: header_contains(bytes(raw), name, text),
+        deterministic=True,
+    )
+    connection.create_function(
+        "tm_text_contains",
+        3,
+        lambda raw, text, headers: text_contains(bytes(raw), text, bool(headers)),
+        deterministic=True,
+    )
+
+
+def _day_start(day: date) -> int:
+    return to_micros(datetime.combine(day, time(), tzinfo=UTC))
+
+
+def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
+    column = "mm.received_at" if criterion.field is DateField.RECEIVED else "m.date"
+    start, end = _day_start(criterion.day), _day_start(criterion.day + timedelta(days=1))
+    if criterion.relation is DateRelation.BEFORE:
+        return f"{column} < ?", [start]
+    if criterion.relation is DateRelation.ON:
+        return f"({column} >= ? AND {column} < ?)", [start, end]
+    return f"{column} >= ?", [start]
+
+
+def where(criterion: Criterion) -> tuple[str, list[Any]]:
+    """
+    The SQL condition (over C{mm}, the copy, and C{m}, its message) and
+    its parameters.
+    """
+    match criterion:
+        case Everything():
+            return "1", []
+        case HasFlag(flag=flag) if flag == SEEN:
+            return "mm.seen = 1", []
+        case HasFlag(flag=flag):
+            return (
+                "EXISTS (SELECT 1 FROM message_flags f "
+                "WHERE f.entry_id = mm.id AND lower(f.flag) = lower(?))",
+                [flag],
+            )
+        case HeaderContains(name=name, text=text):
+            return "tm_header_contains(m.raw, ?, ?)", [name, text]
+        case TextContains(text=text, headers=headers):
+            return "tm_text_contains(m.raw, ?, ?)", [text, int(headers)]
+        case DateIs():
+            return _dated(criterion)
+        case SizeIs(larger=larger, size=size):
+            return ("m.size > ?" if larger else "m.size < ?"), [size]
+        case UidIn(ranges=ranges):
+            if not ranges:
+                return "0", []
+            return (
+                "(" + " OR ".join("mm.uid BETWEEN ? AND ?" for _ in ranges) + ")",
+                [bound for pair in ranges for bound in pair],
+            )
+        case Not(criterion=inner):
+            sql, params = where(inner)
+            return f"NOT ({sql})", params
+        case AnyOf(criteria=parts) | AllOf(criteria=parts):
+            if not parts:
+                return ("0" if isinstance(criterion, AnyOf) else "1"), []
+            joiner = " OR " if isinstance(criterion, AnyOf) else " AND "
+            compiled = [where(part) for part in parts]
+            return (
+                "(" + joiner.join(f"({sql})" for sql, _ in compiled) + ")",
+                [param for _, params in compiled for param in params],
+            )
+    raise TypeError(f"not a search criterion: {criterion!r}")
+
+
+def search_uids(
+    cursor: Any, mailbox: str, criterion: Criterion, first: int, last: int
+) -> list[int]:
+    condition, params = where(criterion)
+    cursor.execute(
+        "SELECT mm.uid FROM mailbox_messages mm JOIN mailboxes mb ON mb.id = mm.mailbox_id "
+        "JOIN messages m ON m.id = mm.message_id "
+        f"WHERE mb.address = ? AND mm.uid BETWEEN ? AND ? AND ({condition}) ORDER BY mm.uid",
+        (mailbox, first, last, *params),
+    )
+    return [row[0] for row in cursor.fetchall()]

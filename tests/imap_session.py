@@ -1,0 +1,99 @@
+"""
+An IMAP session on a C{StringTransport} over the in-memory store, for the
+protocol tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from twisted.cred.portal import Portal
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from tempmail.imap.account import AccessChecker, MailRealm
+from tempmail.imap.append import Appender
+from tempmail.imap.server import TempmailIMAPServer
+from tempmail.parsing import parse_message
+from tempmail.publishing import PublishingMailStore
+from tempmail.testing import MemoryMailStore, RecordingEventHub, inline_access
+from tests.support import fired, incoming
+
+BOX = "bob@tempmail.local"
+MAX_APPEND = 4096
+RAW = (
+    "From: Alice <alice@sender.test>\r\nTo: bob@tempmail.local\r\n"
+    "Subject: Grüße\r\nDate: Mon, 01 Jan 2024 10:00:00 +0000\r\n\r\nhello\r\n"
+).encode()
+
+
+def run_now(steps: Iterator[object]) -> Deferred[None]:
+    """
+    Twisted's writing scheduler, without the reactor: every step at once,
+    waiting only where a step is a Deferred not fired yet (a literal being
+    produced), so the bytes come out in order.
+    """
+    done: Deferred[None] = Deferred()
+
+    def go(_: object = None) -> None:
+        for step in steps:
+            if isinstance(step, Deferred) and not step.called:
+                step.addCallback(go)
+                return
+        done.callback(None)
+
+    go()
+    return done
+
+
+def claim(s: Session, password: str = "right-password") -> None:
+    fired(Deferred.fromCoroutine(s.access.claim(BOX, password)))
+
+
+class Session:
+    def __init__(self, allow_unclaimed: bool = True) -> None:
+        self.clock = Clock()
+        self.hub = RecordingEventHub()
+        self.memory = MemoryMailStore()
+        self.store = PublishingMailStore(self.memory, self.hub)
+        self.access = inline_access(self.memory, self.clock, admin_token="admin-secret")
+        portal = Portal(MailRealm(self.store, self.access, self.hub))
+        portal.registerChecker(AccessChecker(self.access, allow_unclaimed))
+        self.server = TempmailIMAPServer(scheduler=run_now)
+        self.server.callLater = self.clock.callLater  # type: ignore[method-assign,assignment]
+        self.server.portal = portal
+        self.server.appender = Appender(lambda raw: succeed(parse_message(raw)), self.clock)
+        self.server.max_append = MAX_APPEND
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 5000))
+        self.server.makeConnection(self.transport)
+        self.read()
+
+    def deliver(self, raw: bytes = RAW, subject: str = "hi") -> int:
+        message = incoming(BOX, subject=subject)
+        message = type(message)(message.envelope, raw, message.parsed)
+        (copy,) = fired(self.store.deliver(message))
+        return copy.uid
+
+    def read(self) -> bytes:
+        while self.transport.producer is not None:
+            self.transport.producer.resumeProducing()
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+    def send(self, line: bytes) -> bytes:
+        self.server.dataReceived(line + b"\r\n")
+        self.hub.flush()
+        return self.read()
+
+    def close(self) -> None:
+        self.server.connectionLost(None)
+
+
+def selected(session: Session, count: int = 1) -> None:
+    for _ in range(count):
+        session.deliver()
+    session.send(b"a LOGIN bob x")
+    session.send(b"b SELECT INBOX")
