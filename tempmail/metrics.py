@@ -90,9 +90,8 @@ class SmtpMetrics:
 
     def refusal(self, reason: str) -> None:
         """
-        Something was refused: C{reason} is one of a fixed set (C{size},
-        C{recipients}, C{recipient}, C{line}, C{connections}, C{storage},
-        C{error}, C{syntax}).
+        A 4xx or 5xx reply: C{reason} is its enhanced status code, such as
+        C{5.3.4} (too big), from the fixed set of replies tempmail sends.
         """
         self.refused.labels(reason).inc()
 

@@ -217,7 +217,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             keep_per_mailbox=settings.max_emails_per_mailbox,
         ).setServiceParent(daemon)
 
-    smtp = _smtp_service(settings, store, parse_workers, reactor)
+    smtp = _smtp_service(settings, store, parse_workers, reactor, metrics)
     smtp.setServiceParent(daemon)
     smtp_sessions = cast(SMTPServerFactory, smtp.factory).sessions
     metrics.count_sessions("smtp", lambda: len(smtp_sessions))
@@ -358,7 +358,11 @@ def _spool_directory(location: StoreLocation) -> str | None:
 
 
 def _smtp_service(
-    settings: Settings, store: IMailStore, parse_workers: WorkerPool, reactor: Any
+    settings: Settings,
+    store: IMailStore,
+    parse_workers: WorkerPool,
+    reactor: Any,
+    metrics: Metrics,
 ) -> ListeningService:
     delivery = MailDelivery(
         store,
@@ -379,6 +383,7 @@ def _smtp_service(
         reactor,
         settings.smtp_max_connections,
         spool_directory=_spool_directory(settings.database_url),
+        metrics=metrics.smtp,
     )
     return ListeningService(
         "smtp",

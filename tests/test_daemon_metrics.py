@@ -27,22 +27,36 @@ def samples(text: str) -> dict[str, float]:
 
 
 def test_metrics_need_the_token_and_count_mail(daemon: DaemonFactory) -> None:
-    server = daemon.start(METRICS_TOKEN=TOKEN)
+    server = daemon.start(
+        METRICS_TOKEN=TOKEN,
+        MAX_MESSAGE_SIZE="1K",
+        DOMAIN_NAME="example.com",
+        REJECT_NON_DOMAIN_EMAILS="true",
+    )
     refused = server.http("GET", "/metrics")
     assert refused.status == 401
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="tempmail metrics"'
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
         client.sendmail("a@example.com", ["hidden-name@example.com", "b@example.com"], b"Hi\r\n")
+        with pytest.raises(smtplib.SMTPSenderRefused):  # SIZE= says it at MAIL
+            client.sendmail("a@example.com", ["b@example.com"], b"x" * 2048)
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("a@example.com", ["c@elsewhere.test"], b"Hi\r\n")
         scraped = server.http("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert scraped.status == 200
     assert scraped.headers["Content-Type"].startswith("text/plain; version=")
     text = scraped.body.decode()
     values = samples(text)
     assert values["tempmail_messages_stored_total"] == 1
+    assert values["tempmail_smtp_messages_received_total"] == 1
+    assert values["tempmail_smtp_sessions_total"] == 1
+    assert values['tempmail_smtp_refused_total{reason="5.3.4"}'] == 1
+    assert values['tempmail_smtp_refused_total{reason="5.1.1"}'] == 1
     assert values['tempmail_sessions{protocol="smtp"}'] == 1
     assert values['tempmail_store_operation_seconds_count{operation="deliver"}'] == 1
     assert values["process_resident_memory_bytes"] > 0
     assert "hidden-name" not in text
+    assert "elsewhere" not in text
 
 
 def test_metrics_port_serves_them_alone(daemon: DaemonFactory) -> None:

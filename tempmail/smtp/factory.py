@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
+from tempmail.metrics import SmtpMetrics
 from tempmail.service import Refusal
 from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
@@ -37,10 +38,12 @@ class SMTPServerFactory(ServerFactory):
         clock: IReactorTime,
         max_connections: int = 200,
         spool_directory: str | None = None,
+        metrics: SmtpMetrics | None = None,
     ) -> None:
         """
         @param spool_directory: where sessions spool large messages
             (C{None}: the system's temporary directory).
+        @param metrics: counts sessions, messages received and refusals.
         """
         self.delivery = delivery
         self.limits = limits
@@ -50,6 +53,7 @@ class SMTPServerFactory(ServerFactory):
         # One budget for every session of this listener.
         self.budget = MemoryBudget(limits.memory_budget)
         self.spool_directory = spool_directory
+        self.metrics = metrics
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         domain = self.delivery.domain.encode("idna")
@@ -59,9 +63,13 @@ class SMTPServerFactory(ServerFactory):
                 peer=addr,
                 n=len(self.sessions),
             )
+            if self.metrics is not None:
+                self.metrics.refusal("4.7.0")
             return Refusal(b"421 4.7.0 " + domain + b" Too many connections, try again later")
+        if self.metrics is not None:
+            self.metrics.session_started()
         session = TempmailESMTP(
-            self.delivery, self.limits, self.clock, self.budget, self.spool_directory
+            self.delivery, self.limits, self.clock, self.budget, self.spool_directory, self.metrics
         )
         session.factory = self
         self.sessions.add(session)

@@ -30,6 +30,7 @@ from twisted.mail import smtp
 from twisted.python.failure import Failure
 
 from tempmail.interfaces import StorageUnavailable
+from tempmail.metrics import SmtpMetrics
 from tempmail.models import DeliveredCopy, Envelope
 from tempmail.smtp.commands import TOO_BIG, Reply, parse_mail, parse_rcpt
 from tempmail.smtp.delivery import MailDelivery, RecipientRefused
@@ -67,6 +68,7 @@ class TempmailESMTP(smtp.ESMTP):
         clock: IReactorTime,
         budget: MemoryBudget | None = None,
         spool_directory: str | None = None,
+        metrics: SmtpMetrics | None = None,
     ) -> None:
         """
         @param delivery: accepts the recipients and stores the messages.
@@ -76,6 +78,7 @@ class TempmailESMTP(smtp.ESMTP):
             one of C{limits.memory_budget} for this session alone).
         @param spool_directory: where large messages are spooled (C{None}:
             the system's temporary directory).
+        @param metrics: counts messages received and replies refused.
         """
         super().__init__()
         self.mail_delivery = delivery
@@ -92,6 +95,7 @@ class TempmailESMTP(smtp.ESMTP):
         self._message = MessageBuffer(self.budget, spool_directory)
         self._size = 0
         self._data_error: Reply | None = None
+        self.metrics = metrics
 
     def _wire(self) -> Any:
         """
@@ -173,6 +177,14 @@ class TempmailESMTP(smtp.ESMTP):
         elif self._data_error is None:
             self._data_error = Reply(500, b"5.5.2 Line too long; message refused")
             self._message.discard()
+
+    def sendCode(self, code: int, message: bytes = b"") -> None:
+        """
+        Send a reply; count a refusal (4xx, 5xx) by its enhanced status code.
+        """
+        if code >= 400 and self.metrics is not None:
+            self.metrics.refusal(message.split(b" ", 1)[0].decode("ascii", "replace"))
+        super().sendCode(code, message)
 
     def _reply(self, reply: Reply) -> None:
         self.sendCode(reply.code, reply.text)
@@ -340,6 +352,8 @@ class TempmailESMTP(smtp.ESMTP):
             )
             self._reply(NO_MEMORY)
             return
+        if self.metrics is not None:
+            self.metrics.message_received(len(raw))
         envelope = Envelope(mail_from, recipients, now)
         delivered = self.mail_delivery.deliver(envelope, raw)
         answered = delivered.addCallbacks(self._stored, self._not_stored)
