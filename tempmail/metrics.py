@@ -21,6 +21,7 @@ names, outcomes and reasons, fixed sets known in advance.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from time import perf_counter
 from typing import Any
 
@@ -41,7 +42,7 @@ from zope.interface import implementer
 
 from tempmail.events import DeletionReason, EventKind, MailEvent
 from tempmail.interfaces import IEventHub, IFailureLimiter, IMailStore
-from tempmail.models import AttemptOutcome, IncomingMessage
+from tempmail.models import AttemptOutcome, IncomingMessage, StoreStatistics
 
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 """Store latency buckets, in seconds: most operations take a millisecond or two."""
@@ -155,6 +156,35 @@ class Metrics:
             ["protocol"],
             registry=registry,
         )
+
+        self.mailboxes = Gauge("tempmail_mailboxes", "Mailboxes in the store.", registry=registry)
+        self.messages = Gauge(
+            "tempmail_messages", "Message copies in the store (one per mailbox).", registry=registry
+        )
+        self.database_bytes = Gauge(
+            "tempmail_database_bytes", "Bytes the store takes.", registry=registry
+        )
+        self.webhook_queue = Gauge(
+            "tempmail_webhook_queue_depth",
+            "Webhook deliveries pending (not yet delivered or given up).",
+            registry=registry,
+        )
+        self.webhook_queue_age = Gauge(
+            "tempmail_webhook_queue_oldest_seconds",
+            "Age of the oldest pending webhook delivery; 0 when none is pending.",
+            registry=registry,
+        )
+
+    def store_holds(self, statistics: StoreStatistics, now: datetime) -> None:
+        """
+        Set the store's gauges from its L{StoreStatistics}, read at C{now}.
+        """
+        self.mailboxes.set(statistics.mailboxes)
+        self.messages.set(statistics.messages)
+        self.database_bytes.set(statistics.size)
+        self.webhook_queue.set(statistics.pending_deliveries)
+        oldest = statistics.oldest_pending
+        self.webhook_queue_age.set(0 if oldest is None else (now - oldest).total_seconds())
 
     def count_sessions(self, protocol: str, count: Callable[[], int]) -> None:
         """

@@ -257,7 +257,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
     mcp = _mcp_server(settings, store, access, hub, webhooks, clock)
     metrics.count_sessions("mcp", lambda: len(mcp.sessions))
-    scrape = MetricsRoutes(metrics, settings.metrics_token)
+    scrape = MetricsRoutes(metrics, settings.metrics_token, store, clock)
     resource = MailAPI(
         store,
         access,

@@ -55,6 +55,10 @@ def test_metrics_need_the_token_and_count_mail(daemon: DaemonFactory) -> None:
     assert values['tempmail_sessions{protocol="smtp"}'] == 1
     assert values['tempmail_store_operation_seconds_count{operation="deliver"}'] == 1
     assert values["process_resident_memory_bytes"] > 0
+    assert (values["tempmail_mailboxes"], values["tempmail_messages"]) == (2, 2)
+    assert values["tempmail_database_bytes"] > 0
+    assert values["tempmail_webhook_queue_depth"] == 0
+    assert values["tempmail_webhook_queue_oldest_seconds"] == 0
     assert "hidden-name" not in text
     assert "elsewhere" not in text
 

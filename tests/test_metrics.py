@@ -5,6 +5,8 @@ and that no label names a mailbox.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
@@ -13,6 +15,7 @@ from tempmail.events import DeletionReason
 from tempmail.hub import EventHub
 from tempmail.interfaces import StorageUnavailable
 from tempmail.metrics import MeasuredFailureLimiter, MeasuredMailStore, Metrics
+from tempmail.models import StoreStatistics
 from tempmail.outbox import deletion
 from tempmail.ratelimit import MemoryFailureLimiter
 from tempmail.testing import MemoryMailStore
@@ -82,3 +85,16 @@ def test_sessions_are_read_at_each_scrape() -> None:
     assert value(metrics, "tempmail_sessions", protocol="smtp") == 3
     open_now[0] = 1
     assert value(metrics, "tempmail_sessions", protocol="smtp") == 1
+
+
+def test_the_store_gauges_show_the_statistics_and_the_queue_age() -> None:
+    metrics = Metrics()
+    oldest = datetime(2026, 1, 1, tzinfo=UTC)
+    metrics.store_holds(StoreStatistics(3, 7, 4096, 2, oldest), oldest + timedelta(seconds=90))
+    assert value(metrics, "tempmail_mailboxes") == 3
+    assert value(metrics, "tempmail_messages") == 7
+    assert value(metrics, "tempmail_database_bytes") == 4096
+    assert value(metrics, "tempmail_webhook_queue_depth") == 2
+    assert value(metrics, "tempmail_webhook_queue_oldest_seconds") == 90
+    metrics.store_holds(StoreStatistics(3, 7, 4096, 0, None), oldest)
+    assert value(metrics, "tempmail_webhook_queue_oldest_seconds") == 0
