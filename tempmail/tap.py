@@ -239,7 +239,10 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         token_ttl=settings.token_ttl,
     )
     if settings.imap_enabled:
-        _imap_service(settings, store, access, hub, parse_workers, reactor).setServiceParent(daemon)
+        imap = _imap_service(settings, store, access, hub, parse_workers, reactor)
+        imap.setServiceParent(daemon)
+        imap_sessions = cast(IMAPServerFactory, imap.factory).sessions
+        metrics.count_sessions("imap", lambda: sum(imap_sessions.values()))
     sockets = MailboxSocketFactory(
         hub,
         access,

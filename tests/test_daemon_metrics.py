@@ -5,6 +5,7 @@ its own C{METRICS_PORT}.
 
 from __future__ import annotations
 
+import imaplib
 import smtplib
 import urllib.request
 
@@ -64,10 +65,16 @@ def test_metrics_need_the_token_and_count_mail(daemon: DaemonFactory) -> None:
 
 
 def test_metrics_port_serves_them_alone(daemon: DaemonFactory) -> None:
-    server = daemon.start(METRICS_PORT="0")
+    server = daemon.start(METRICS_PORT="0", IMAP_ENABLED="true", IMAP_PORT="0")
     assert server.http("GET", "/metrics").status == 404
     port = server.ports["metrics"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
         assert response.status == 200
-        assert b"tempmail_messages_stored_total 0.0" in response.read()
+        assert samples(response.read().decode())["tempmail_messages_stored_total"] == 0
+    # The IMAP client has had the greeting: its session is open.
+    with (
+        imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30),
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response,
+    ):
+        assert samples(response.read().decode())['tempmail_sessions{protocol="imap"}'] == 1
     assert server.get_json("/readyz") == {"status": "ok"}
