@@ -307,11 +307,6 @@ class Settings:
         values.parse_duration,
         "How far back wait_for_email looks for mail that arrived just before the call.",
     )
-    mcp_search_limit: int = _setting(
-        "1000",
-        values.parse_positive_int,
-        "Newest messages of a mailbox that search_emails and wait_for_email look through.",
-    )
     mcp_max_inline_attachments: int = _setting(
         "5M",
         values.parse_size,

@@ -1,6 +1,7 @@
 """
-Search criteria for a mailbox's messages (IMAP SEARCH), independent of any
-database, and the text matching every store shares.
+Search criteria for a mailbox's messages (IMAP SEARCH, MCP's
+C{search_emails}), independent of any database, and the text matching
+every store shares.
 
 A criterion is a small tree of frozen dataclasses.  Each store turns it
 into its own query (SQL for SQLite); the parts that need the message itself
@@ -22,8 +23,9 @@ import email
 import email.header
 import email.message
 import email.policy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 
 
@@ -100,6 +102,18 @@ class DateIs:
 
 
 @dataclass(frozen=True)
+class ReceivedAfter:
+    """
+    Messages received (filed in the mailbox) strictly after C{moment}, a
+    time with its zone, to the microsecond.  C{Not(ReceivedAfter(t))} is
+    "received at or before t".  IMAP's date keys compare whole days; this
+    serves searches that give exact times (MCP's C{since} and C{until}).
+    """
+
+    moment: datetime
+
+
+@dataclass(frozen=True)
 class SizeIs:
     """
     Messages larger (C{LARGER}) or smaller (C{SMALLER}) than C{size} bytes.
@@ -151,6 +165,7 @@ Criterion = (
     | HeaderContains
     | TextContains
     | DateIs
+    | ReceivedAfter
     | SizeIs
     | UidIn
     | Not
@@ -159,6 +174,16 @@ Criterion = (
 )
 
 NOTHING: Criterion = Not(Everything())
+
+
+def all_of(criteria: Sequence[Criterion]) -> Criterion:
+    """
+    The criterion that every one of C{criteria} holds: the one itself if
+    there is only one, L{Everything} if there are none.
+    """
+    if not criteria:
+        return Everything()
+    return criteria[0] if len(criteria) == 1 else AllOf(tuple(criteria))
 
 
 def _fold(text: str) -> str:

@@ -311,7 +311,6 @@ def _mcp_server(
         session_idle_timeout=settings.mcp_session_idle_timeout,
         max_wait=settings.mcp_max_wait,
         wait_lookback=settings.mcp_wait_lookback,
-        search_limit=settings.mcp_search_limit,
         max_inline_attachments=settings.mcp_max_inline_attachments,
         allowed_origins=settings.allowed_origins or frozenset(),
     )

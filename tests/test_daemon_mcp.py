@@ -348,22 +348,37 @@ def test_api_key_is_required_on_the_mcp_endpoint(daemon: DaemonFactory) -> None:
     run(body)
 
 
-def test_search_by_each_criterion_within_the_bound(daemon: DaemonFactory) -> None:
-    server = daemon.start(**MCP_SETTINGS, MCP_SEARCH_LIMIT="3")
-
+def test_search_by_each_criterion_through_the_whole_mailbox(server: Daemon) -> None:
     async def body() -> None:
         async with connect(mcp_url(server)) as client:
             address = structured(await client.call_tool("create_mailbox", {}))["address"]
             ids = []
-            for n, (sender, subject, text) in enumerate(
+            for n, (sender, subject, text, encoding) in enumerate(
                 [
-                    ("shop@a.test", "Your order", "shipped today"),
-                    ("news@b.test", "Weekly news", "nothing to verify"),
-                    ("auth@c.test", "Sign in", "your login code is 9911"),
-                    ("auth@c.test", "Sign in again", "your login code is 7722"),
+                    # "Grüße: shipped today", quoted-printable.
+                    (
+                        "shop@a.test",
+                        "Your order",
+                        "Gr=C3=BC=C3=9Fe: shipped today",
+                        "quoted-printable",
+                    ),
+                    ("news@b.test", "Weekly news", "nothing to verify", None),
+                    ("auth@c.test", "Sign in", "your login code is 9911", None),
+                    # "your login code is 7722 (Café)", base64.
+                    (
+                        "auth@c.test",
+                        "Sign in again",
+                        "eW91ciBsb2dpbiBjb2RlIGlzIDc3MjIgKENhZsOpKQ==",
+                        "base64",
+                    ),
                 ]
             ):
                 extra = f"Cc: team{n}@copy.test\r\n"
+                if encoding is not None:
+                    extra += (
+                        "Content-Type: text/plain; charset=utf-8\r\n"
+                        f"Content-Transfer-Encoding: {encoding}\r\n"
+                    )
                 ids.append(
                     await asyncio.to_thread(
                         send_mail, server, address, subject, text, sender, extra
@@ -375,23 +390,23 @@ def test_search_by_each_criterion_within_the_bound(daemon: DaemonFactory) -> Non
                     await client.call_tool("search_emails", {"address": address, **criteria})
                 )
 
-            assert [e["id"] for e in (await search(**{"from": "AUTH@"}))["emails"]] == [
-                ids[3],
-                ids[2],
-            ]
+            by_sender = await search(**{"from": "AUTH@"})
+            assert [e["id"] for e in by_sender["emails"]] == [ids[3], ids[2]]
+            assert by_sender["complete"] is True
             assert [e["id"] for e in (await search(subject="again"))["emails"]] == [ids[3]]
             assert [e["id"] for e in (await search(text="VERIFY"))["emails"]] == [ids[1]]
             assert [e["id"] for e in (await search(to="team2@"))["emails"]] == [ids[2]]
-            newest = (await search(limit=1))["emails"][0]
-            assert newest["id"] == ids[3]
-            assert (await search(since=newest["timestamp"]))["emails"] == []
-            assert [
-                e["id"] for e in (await search(until=newest["timestamp"], limit=1))["emails"]
-            ] == [ids[3]]
-            # The bound (MCP_SEARCH_LIMIT=3) keeps the oldest out, and says so.
-            bounded = await search(subject="order")
-            assert bounded["emails"] == [] and bounded["scanned"] == 3
-            assert bounded["complete"] is False
+            # Bodies are searched decoded: quoted-printable and base64.
+            assert [e["id"] for e in (await search(text="GRÜSSE"))["emails"]] == [ids[0]]
+            assert [e["id"] for e in (await search(text="7722 (café"))["emails"]] == [ids[3]]
+            newest = await search(limit=1)
+            assert [e["id"] for e in newest["emails"]] == [ids[3]]
+            assert newest["complete"] is False
+            stamp = newest["emails"][0]["timestamp"]
+            assert (await search(since=stamp))["emails"] == []
+            assert [e["id"] for e in (await search(until=stamp, limit=1))["emails"]] == [ids[3]]
+            # The oldest is found too: the whole mailbox is searched.
+            assert [e["id"] for e in (await search(subject="order"))["emails"]] == [ids[0]]
             latest = structured(
                 await client.call_tool("extract_verification", {"address": address})
             )

@@ -9,6 +9,7 @@ the middle of a wait, the deadline and the progress ticks.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -20,10 +21,12 @@ from tempmail.access import Credentials
 from tempmail.mcp import McpLimits, McpServer, McpServices
 from tempmail.mcp.context import CallContext
 from tempmail.mcp.jsonrpc import JsonRpcError, Kind, Message
+from tempmail.mcp.search import SearchOutcome, search_mailbox
 from tempmail.publishing import PublishingMailStore
+from tempmail.search import Everything, HeaderContains
 from tempmail.testing import MemoryMailStore, RecordingEventHub
 from tempmail.times import clock_now
-from tests.support import T0, fired, incoming, synchronous_access
+from tests.support import T0, fired, incoming, open_grant, synchronous_access
 
 BOX = "bob@tempmail.local"
 
@@ -39,7 +42,7 @@ class Harness:
         self.hub = RecordingEventHub()
         self.store = PublishingMailStore(MemoryMailStore(self.clock), self.hub)
         self.access = synchronous_access(self.store, self.clock)
-        limits = McpLimits(max_wait=30, wait_lookback=60, search_limit=10)
+        limits = McpLimits(max_wait=30, wait_lookback=60)
         self.server = McpServer(
             McpServices(
                 self.store, self.access, self.hub, self.clock, "tempmail.local", None, limits
@@ -104,6 +107,17 @@ def test_a_wait_returns_the_first_matching_arrival(harness: Harness) -> None:
     assert result["structuredContent"]["email"]["id"] == id
     # The watch unsubscribed once it had its message.
     assert harness.hub.subscriptions == []
+
+
+def test_a_wait_matches_arrivals_on_their_decoded_headers(harness: Harness) -> None:
+    waiting = harness.tool("wait_for_email", address=BOX, timeout=10, **{"from": "ZOË"})
+    harness.deliver("no sender at all")
+    harness.hub.flush()
+    assert not waiting.called
+    # From: =?utf-8?q?Zo=C3=AB?=, matched by the store as search_emails is.
+    id = deliver_raw(harness, QUOTED_BODY)
+    harness.hub.flush()
+    assert fired(waiting)["structuredContent"]["email"]["id"] == id
 
 
 def test_mail_stored_before_the_watch_opened_counts_once(harness: Harness) -> None:
@@ -205,20 +219,82 @@ class _RecordingRequest:
         self.written.append(data)
 
 
-def test_search_stops_at_since_and_at_the_bound(harness: Harness) -> None:
+QUOTED_BODY = (
+    b"From: =?utf-8?q?Zo=C3=AB?= <zoe@shop.test>\r\nTo: bob@tempmail.local\r\n"
+    b"Subject: Your order\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"Caf=C3=A9 cr=C3=A8me: your code is 4711\r\n"
+)
+BASE64_BODY = (
+    b"From: auth@login.test\r\nTo: bob@tempmail.local\r\nCc: team@copy.test\r\n"
+    b"Subject: Sign in\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
+    # "<p>Zugangscode für heute</p>"
+    b"\r\nPHA+WnVnYW5nc2NvZGUgZsO8ciBoZXV0ZTwvcD4=\r\n--b--\r\n"
+)
+
+
+def deliver_raw(harness: Harness, raw: bytes, seconds_later: float = 1) -> str:
+    """
+    Store C{raw} for C{BOX} a little later; its event waits for
+    C{hub.flush()}.
+    """
+    harness.clock.advance(seconds_later)
+    message = replace(incoming(BOX, at=clock_now(harness.clock)), raw=raw)
+    return fired(harness.store.deliver(message))[0].id
+
+
+def test_search_reaches_the_oldest_mail_and_decodes_bodies(harness: Harness) -> None:
+    # Far more mail than a search once looked through: the oldest two match.
+    quoted = deliver_raw(harness, QUOTED_BODY)
+    encoded = deliver_raw(harness, BASE64_BODY)
     ids = [harness.deliver(f"message {n}", seconds_later=10) for n in range(12)]
-    since = fired(harness.tool("read_email", id=ids[8], mark_seen=False))
-    after = since["structuredContent"]["timestamp"]
-    found = fired(harness.tool("search_emails", address=BOX, since=after))["structuredContent"]
-    # Newest first, and only what came after since.
-    assert [e["id"] for e in found["emails"]] == ids[:8:-1]
-    assert found["complete"] is True
-    by_text = fired(harness.tool("search_emails", address=BOX, text="TEXT OF MESSAGE 1"))
-    # The bound (search_limit=10) leaves the two oldest unread: 1 but not 10, 11.
-    result = by_text["structuredContent"]
-    assert [e["id"] for e in result["emails"]] == [ids[11], ids[10]]
-    assert (result["scanned"], result["complete"]) == (10, False)
-    assert "looked at the newest 10 only" in by_text["content"][0]["text"]
+
+    def search(**criteria: Any) -> dict[str, Any]:
+        found = fired(harness.tool("search_emails", address=BOX, **criteria))
+        return cast(dict[str, Any], found["structuredContent"])
+
+    assert [e["id"] for e in search(text="CAFÉ CRÈME")["emails"]] == [quoted]
+    assert [e["id"] for e in search(text="zugangscode FÜR")["emails"]] == [encoded]
+    assert [e["id"] for e in search(**{"from": "zoë"})["emails"]] == [quoted]
+    assert [e["id"] for e in search(to="TEAM@copy")["emails"]] == [encoded]
+    assert [e["id"] for e in search(to="bob@", subject="order")["emails"]] == [quoted]
+    assert search(text="code 4711", subject="sign in")["emails"] == []
+    # Newest first, and only what came after since (exclusive) up to until.
+    stamps = [search(subject=f"message {n}")["emails"][0]["timestamp"] for n in (8, 10)]
+    within = search(since=stamps[0], until=stamps[1])
+    assert [e["id"] for e in within["emails"]] == [ids[10], ids[9]]
+    assert within["complete"] is True
+    # At most limit; complete says older ones match too.
+    newest = fired(harness.tool("search_emails", address=BOX, subject="MESSAGE", limit=3))
+    assert [e["id"] for e in newest["structuredContent"]["emails"]] == ids[:8:-1]
+    assert newest["structuredContent"]["complete"] is False
+    assert "older ones match too" in newest["content"][0]["text"]
+
+
+def test_search_pages_down_through_uid_batches() -> None:
+    clock = Clock()
+    store = MemoryMailStore(clock)
+    for n in range(1, 8):
+        fired(store.deliver(incoming(BOX, subject="match" if n in (1, 3, 6, 7) else "other")))
+    matching = HeaderContains("subject", "match")
+
+    def uids(limit: int) -> tuple[list[int], bool]:
+        found = fired(Deferred.fromCoroutine(search_mailbox(store, BOX, matching, limit, batch=2)))
+        return [summary.uid for summary in found.summaries], found.complete
+
+    # Batches of two UIDs from the top: (6, 7), (4, 5), (2, 3), (1).
+    assert uids(1) == ([7], False)
+    # The limit fills in the first batch; the next match is two batches down.
+    assert uids(2) == ([7, 6], False)
+    assert uids(3) == ([7, 6, 3], False)
+    assert uids(4) == ([7, 6, 3, 1], True)
+    assert uids(100) == ([7, 6, 3, 1], True)
+    fired(store.delete_message(open_grant(BOX), fired(store.list_messages(BOX, 1)).summaries[0].id))
+    assert uids(2) == ([6, 3], False)
+    empty = search_mailbox(store, "nobody@tempmail.local", Everything(), 5, batch=2)
+    assert fired(Deferred.fromCoroutine(empty)) == SearchOutcome((), True)
 
 
 def test_listen_honours_what_it_may_open_and_closes_when_nothing_is_left(

@@ -6,7 +6,7 @@ kind of criterion, with decoded headers and MIME-decoded bodies.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
 import pytest_twisted
 
@@ -24,6 +24,7 @@ from tempmail.search import (
     HasFlag,
     HeaderContains,
     Not,
+    ReceivedAfter,
     SizeIs,
     TextContains,
     UidIn,
@@ -97,6 +98,11 @@ CASES: list[tuple[Criterion, list[int]]] = [
     (DateIs(DateField.SENT, DateRelation.ON, T0_DAY + timedelta(days=1)), [2]),
     (DateIs(DateField.SENT, DateRelation.SINCE, T0_DAY + timedelta(days=1)), [2, 3]),
     (DateIs(DateField.RECEIVED, DateRelation.ON, date(2001, 1, 1)), []),
+    # Exact times: strictly after, to the microsecond, in any zone.
+    (ReceivedAfter(T0), [2, 3]),
+    (ReceivedAfter(T0 - timedelta(microseconds=1)), [1, 2, 3]),
+    (ReceivedAfter((T0 + timedelta(days=4)).astimezone(timezone(timedelta(hours=-5)))), []),
+    (Not(ReceivedAfter(T0 + timedelta(days=2))), [1, 2]),
     (SizeIs(larger=True, size=2000), [3]),
     (SizeIs(larger=False, size=len(PLAIN) + 1), [1]),
     (UidIn(((1, 1), (3, 9))), [1, 3]),

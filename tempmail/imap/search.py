@@ -20,7 +20,6 @@ from tempmail.flags import InvalidFlag, normalise_flags
 from tempmail.imap.sequences import uid_ranges
 from tempmail.search import (
     NOTHING,
-    AllOf,
     AnyOf,
     Criterion,
     DateField,
@@ -33,6 +32,7 @@ from tempmail.search import (
     SizeIs,
     TextContains,
     UidIn,
+    all_of,
 )
 
 # Charsets a client may name in SEARCH; US-ASCII is a subset of UTF-8.
@@ -150,7 +150,7 @@ class _Reader:
             keys = _Reader(token, self._uids).all()
             if not keys:
                 raise BadSearch("an empty parenthesised group")
-            return keys[0] if len(keys) == 1 else AllOf(tuple(keys))
+            return all_of(keys)
         key = token.upper()
         if key in _CONSTANT_KEYS:
             return _CONSTANT_KEYS[key]
@@ -195,4 +195,4 @@ def parse_search(tokens: Sequence[Token], uids: Sequence[int]) -> Criterion:
     keys = _Reader(tokens, uids).all()
     if not keys:
         raise BadSearch("SEARCH needs at least one key")
-    return keys[0] if len(keys) == 1 else AllOf(tuple(keys))
+    return all_of(keys)

@@ -28,7 +28,6 @@ class McpLimits:
     session_idle_timeout: float = 1800.0
     max_wait: float = 300.0
     wait_lookback: float = 300.0
-    search_limit: int = 1000
     max_inline_attachments: int = 5 * 1024 * 1024
     allowed_origins: frozenset[str] = frozenset()
 

@@ -11,7 +11,7 @@ from typing import Any
 from tempmail.api.serialise import summary_json
 from tempmail.mcp import schemas as s
 from tempmail.mcp.extraction import extract
-from tempmail.mcp.search import SearchCriteria, parse_time, search_mailbox
+from tempmail.mcp.search import mail_criterion, parse_time, search_mailbox
 from tempmail.mcp.tools import (
     Tool,
     ToolCall,
@@ -37,16 +37,16 @@ class FindingTools(ToolGroup):
     """
 
     def tools(self) -> list[Tool]:
-        bound = self.services.limits.search_limit
         return [
             Tool(
                 "search_emails",
                 "Search emails",
-                "Find a mailbox's emails by sender (from), recipient (to: To, Cc or envelope), "
-                "subject, body text and received time (since, exclusive; until, inclusive). "
-                "Text matches are case-insensitive substrings; results are newest first. "
-                f"Looks through the newest {bound} emails at most: complete is false when "
-                "older ones were left unread.",
+                "Find a mailbox's emails by sender (from: the From header), recipient (to: To "
+                "or Cc), subject, body text (text: any text part, decoded) and received time "
+                "(since, exclusive; until, inclusive). Text matches are case-insensitive "
+                "substrings of the decoded headers and body. The whole mailbox is searched; "
+                "results are newest first, at most limit: complete is false when older "
+                "emails match too.",
                 object_schema(
                     {
                         "address": s.ADDRESS,
@@ -69,7 +69,6 @@ class FindingTools(ToolGroup):
                     {
                         "address": s.STRING,
                         "emails": s.array(s.SUMMARY),
-                        "scanned": s.INTEGER,
                         "complete": s.BOOLEAN,
                     }
                 ),
@@ -128,7 +127,7 @@ class FindingTools(ToolGroup):
             until = None if "until" not in args else parse_time(args["until"])
         except ValueError:
             raise ToolFailure("since and until must be RFC 3339 times") from None
-        criteria = SearchCriteria(
+        criterion = mail_criterion(
             sender=args.get("from"),
             recipient=args.get("to"),
             subject=args.get("subject"),
@@ -137,21 +136,12 @@ class FindingTools(ToolGroup):
             until=until,
         )
         outcome = await search_mailbox(
-            self.services.store,
-            mailbox,
-            criteria,
-            args.get("limit", DEFAULT_RESULTS),
-            self.services.limits.search_limit,
+            self.services.store, mailbox, criterion, args.get("limit", DEFAULT_RESULTS)
         )
         emails = [summary_json(summary) for summary in outcome.summaries]
-        note = "" if outcome.complete else f" (looked at the newest {outcome.scanned} only)"
+        note = "" if outcome.complete else " (the newest; older ones match too)"
         return ToolResult(
-            {
-                "address": mailbox,
-                "emails": emails,
-                "scanned": outcome.scanned,
-                "complete": outcome.complete,
-            },
+            {"address": mailbox, "emails": emails, "complete": outcome.complete},
             listing_text(f"{len(emails)} matching email(s) in {mailbox}{note}", emails),
         )
 

@@ -1,11 +1,14 @@
 """
 Finding messages in one mailbox by sender, recipient, subject, body text
-and date: the one function that C{search_emails} and C{wait_for_email} use.
+and time received: the one search that C{search_emails} and
+C{wait_for_email} use.
 
-It reads through the store's listing API, newest first, and looks at no
-more than C{bound} messages (C{MCP_SEARCH_LIMIT}); the outcome says whether
-it reached the bound.  When the store gets a search method of its own, only
-L{search_mailbox} changes.
+The MCP arguments become a L{tempmail.search} criterion (L{mail_criterion}),
+the kind IMAP SEARCH builds, and the store matches it: header values
+RFC 2047-decoded, body text MIME-decoded, case-insensitive.
+L{search_mailbox} asks the store one UID range at a time, from the newest
+message down, so the whole mailbox is searched while no call holds more
+than a batch (L{SEARCH_BATCH}) of UIDs or summaries.
 """
 
 from __future__ import annotations
@@ -13,11 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tempmail.interfaces import IMessageStore, UnknownCursor
-from tempmail.models import MessageSummary, StoredMessage
+from tempmail.interfaces import IMessageStore
+from tempmail.models import MessageSummary
+from tempmail.search import (
+    AnyOf,
+    Criterion,
+    HeaderContains,
+    Not,
+    ReceivedAfter,
+    TextContains,
+    all_of,
+)
 
-# Summaries read per listing call, and full messages per get_messages call.
-PAGE = 100
+# UIDs per search_uids call, and so at most the summaries read at once.
+SEARCH_BATCH = 2000
 
 
 def parse_time(text: str) -> datetime:
@@ -30,56 +42,42 @@ def parse_time(text: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _contains(haystack: str, needle: str | None) -> bool:
-    return needle is None or needle.casefold() in haystack.casefold()
-
-
-@dataclass(frozen=True)
-class SearchCriteria:
+def mail_criterion(
+    *,
+    sender: str | None = None,
+    recipient: str | None = None,
+    subject: str | None = None,
+    text: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Criterion:
     """
-    What a message must have; every given criterion must hold.  Text
-    criteria match a case-insensitive substring.
+    The criterion that every one given holds; an empty text is no
+    criterion, as every text contains it.
 
-    @ivar sender: in the C{From} address.
-    @ivar recipient: in C{To}, C{Cc} or the envelope recipients.
-    @ivar subject: in the subject.
-    @ivar text: in the text or HTML body.
-    @ivar since: received strictly after this time.
-    @ivar until: received at or before this time.
+    @param sender: in the C{From} header.
+    @param recipient: in the C{To} or C{Cc} header.
+    @param subject: in the subject.
+    @param text: in the body text (any C{text/*} part, HTML included).
+    @param since: received strictly after this time.
+    @param until: received at or before this time.
     """
-
-    sender: str | None = None
-    recipient: str | None = None
-    subject: str | None = None
-    text: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def summary_matches(self, summary: MessageSummary) -> bool:
-        """
-        Whether the criteria a summary shows hold.
-        """
-        return (
-            _contains(summary.from_address, self.sender)
-            and _contains(summary.subject, self.subject)
-            and (self.since is None or summary.received_at > self.since)
-            and (self.until is None or summary.received_at <= self.until)
-        )
-
-    @property
-    def needs_message(self) -> bool:
-        """
-        Whether whole messages must be read (for recipients or body text).
-        """
-        return self.recipient is not None or self.text is not None
-
-    def message_matches(self, message: StoredMessage) -> bool:
-        """
-        Whether the criteria only a whole message shows hold.
-        """
-        recipients = " ".join((*message.to, *message.cc, *message.envelope_to))
-        body = message.text + "\n" + message.html
-        return _contains(recipients, self.recipient) and _contains(body, self.text)
+    # The times come first: they are plain columns, so a store can rule
+    # messages out before decoding any of them.
+    parts: list[Criterion] = []
+    if since is not None:
+        parts.append(ReceivedAfter(since))
+    if until is not None:
+        parts.append(Not(ReceivedAfter(until)))
+    if sender:
+        parts.append(HeaderContains("from", sender))
+    if recipient:
+        parts.append(AnyOf((HeaderContains("to", recipient), HeaderContains("cc", recipient))))
+    if subject:
+        parts.append(HeaderContains("subject", subject))
+    if text:
+        parts.append(TextContains(text, headers=False))
+    return all_of(parts)
 
 
 @dataclass(frozen=True)
@@ -87,46 +85,53 @@ class SearchOutcome:
     """
     What a search found, newest first.
 
-    @ivar scanned: how many messages it looked at.
-    @ivar complete: C{False} if it stopped with older messages left
-        unread: at the bound, or because the mailbox changed under it.
+    @ivar complete: C{False} if older messages match too, beyond the
+        limit asked for.
     """
 
     summaries: tuple[MessageSummary, ...]
-    scanned: int
     complete: bool
 
 
 async def search_mailbox(
-    store: IMessageStore, mailbox: str, criteria: SearchCriteria, limit: int, bound: int
+    store: IMessageStore,
+    mailbox: str,
+    criterion: Criterion,
+    limit: int,
+    batch: int = SEARCH_BATCH,
 ) -> SearchOutcome:
     """
-    The newest C{limit} messages of C{mailbox} that match C{criteria},
-    looking at its newest C{bound} messages at most.
+    The newest C{limit} messages of C{mailbox} that C{criterion} matches
+    (newest is the highest UID, as listings order them).
+
+    It stops as soon as it knows whether a match beyond C{limit} exists;
+    with fewer matches it searches down to the mailbox's first message.
+
+    @param batch: UIDs per store search.
     """
+    newest = await store.list_messages(mailbox, 1)
+    if not newest.summaries:
+        return SearchOutcome((), True)
     found: list[MessageSummary] = []
-    scanned = 0
-    before: str | None = None
-    while len(found) < limit:
-        if scanned >= bound:
-            return SearchOutcome(tuple(found), scanned, False)
-        try:
-            page = await store.list_messages(mailbox, min(PAGE, bound - scanned), 0, before)
-        except UnknownCursor:
-            # The message the last page ended on was deleted meanwhile.
-            return SearchOutcome(tuple(found), scanned, False)
-        scanned += len(page.summaries)
-        candidates = [s for s in page.summaries if criteria.summary_matches(s)]
-        if criteria.needs_message and candidates:
-            messages = await store.get_messages([s.id for s in candidates])
-            kept = {m.summary.id for m in messages if criteria.message_matches(m)}
-            candidates = [s for s in candidates if s.id in kept]
-        found.extend(candidates[: limit - len(found)])
-        oldest = page.summaries[-1].received_at if page.summaries else None
-        # Newest first: past the start of the window, nothing older can match.
-        if page.next_before is None or (
-            criteria.since is not None and oldest is not None and oldest <= criteria.since
-        ):
-            return SearchOutcome(tuple(found), scanned, True)
-        before = page.next_before
-    return SearchOutcome(tuple(found), scanned, True)
+    last = newest.summaries[0].uid
+    while last >= 1:
+        first = max(1, last - batch + 1)
+        matched = await store.search_uids(mailbox, criterion, first, last)
+        room = limit - len(found)
+        found.extend(await _summaries(store, mailbox, matched[-room:] if room > 0 else []))
+        if len(matched) > room:
+            return SearchOutcome(tuple(found), False)
+        last = first - 1
+    return SearchOutcome(tuple(found), True)
+
+
+async def _summaries(store: IMessageStore, mailbox: str, uids: list[int]) -> list[MessageSummary]:
+    """
+    The summaries of those messages of C{uids} (ascending, from one batch)
+    that still exist, newest first.
+    """
+    if not uids:
+        return []
+    wanted = set(uids)
+    read = await store.messages_by_uid(mailbox, uids[0], uids[-1])
+    return [summary for summary in reversed(read) if summary.uid in wanted]

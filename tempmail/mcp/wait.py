@@ -6,7 +6,9 @@ There is no race with mail that arrives just before the call: the watch
 subscribes to the hub before its lock check, and once the check passes the
 store is searched (from C{since}, by default C{MCP_WAIT_LOOKBACK} back).
 A message committed before that search is found by it, and one committed
-after it is announced to the subscription.  Progress notifications go out
+after it is announced to the subscription.  Each arrival announced is
+matched by the store too, with the same criterion, so both ways see the
+same decoded headers.  Progress notifications go out
 every second while it waits, if the client asked for them.
 """
 
@@ -24,7 +26,7 @@ from tempmail.events import EventKind, MailEvent
 from tempmail.mcp import schemas as s
 from tempmail.mcp.jsonrpc import notification
 from tempmail.mcp.mail_tools import message_text
-from tempmail.mcp.search import SearchCriteria, parse_time, search_mailbox
+from tempmail.mcp.search import mail_criterion, parse_time, search_mailbox
 from tempmail.mcp.tools import (
     Tool,
     ToolCall,
@@ -35,6 +37,7 @@ from tempmail.mcp.tools import (
     object_schema,
 )
 from tempmail.models import MessageSummary
+from tempmail.search import Criterion
 from tempmail.times import clock_now
 from tempmail.watch import MailboxWatch, WatchEnded
 
@@ -61,7 +64,10 @@ class WaitTool(ToolGroup):
                 object_schema(
                     {
                         "address": s.ADDRESS,
-                        "from": {"type": "string", "description": "Part of the sender's address."},
+                        "from": {
+                            "type": "string",
+                            "description": "Part of the From header (name or address).",
+                        },
                         "subject_contains": {"type": "string"},
                         "since": {
                             "type": "string",
@@ -83,7 +89,7 @@ class WaitTool(ToolGroup):
             )
         ]
 
-    def _criteria(self, arguments: dict[str, Any]) -> SearchCriteria:
+    def _criterion(self, arguments: dict[str, Any]) -> Criterion:
         since_text = arguments.get("since")
         if since_text is None:
             since = clock_now(self.services.clock) - timedelta(
@@ -94,7 +100,7 @@ class WaitTool(ToolGroup):
                 since = parse_time(since_text)
             except ValueError:
                 raise ToolFailure("since must be an RFC 3339 time") from None
-        return SearchCriteria(
+        return mail_criterion(
             sender=arguments.get("from"), subject=arguments.get("subject_contains"), since=since
         )
 
@@ -102,21 +108,29 @@ class WaitTool(ToolGroup):
         services = self.services
         clock = services.clock
         mailbox = mailbox_name(services, call.arguments["address"])
-        criteria = self._criteria(call.arguments)
+        criterion = self._criterion(call.arguments)
         asked = float(call.arguments.get("timeout", DEFAULT_TIMEOUT))
         timeout = min(asked, services.limits.max_wait)
         started = clock.seconds()
         opened: Deferred[None] = Deferred()
         found: Deferred[MessageSummary | None] = Deferred()
 
+        async def check(arrived: MessageSummary) -> None:
+            try:
+                matched = await services.store.search_uids(
+                    mailbox, criterion, arrived.uid, arrived.uid
+                )
+            except Exception:
+                # The wait fails with the store, as a failed look-back does.
+                if not found.called:
+                    found.errback()
+                return
+            if matched and not found.called:
+                found.callback(arrived)
+
         def heard(event: MailEvent) -> None:
-            if (
-                event.kind is EventKind.ARRIVAL
-                and event.summary is not None
-                and criteria.summary_matches(event.summary)
-                and not found.called
-            ):
-                found.callback(event.summary)
+            if event.kind is EventKind.ARRIVAL and event.summary is not None and not found.called:
+                Deferred.fromCoroutine(check(event.summary))
 
         def ended(end: WatchEnded) -> None:
             for waiting in (opened, found):
@@ -139,9 +153,7 @@ class WaitTool(ToolGroup):
         watch.start()
         try:
             await opened
-            earlier = await search_mailbox(
-                services.store, mailbox, criteria, 1, services.limits.search_limit
-            )
+            earlier = await search_mailbox(services.store, mailbox, criterion, 1)
             if earlier.summaries and not found.called:
                 found.callback(earlier.summaries[0])
             # The clock starts once the watch is open and the store searched,

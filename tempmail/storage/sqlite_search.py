@@ -1,9 +1,10 @@
 """
-IMAP SEARCH in SQL: a L{tempmail.search} criterion becomes one C{WHERE}
-clause over a mailbox's copies, run on one UID range at a time.
+IMAP SEARCH (and MCP's search) in SQL: a L{tempmail.search} criterion
+becomes one C{WHERE} clause over a mailbox's copies, run on one UID range
+at a time.
 
-Flags, dates, sizes and UIDs are plain columns.  Headers and body text are
-matched on the stored raw bytes by two deterministic functions registered
+Flags, dates, times received, sizes and UIDs are plain columns.  Headers
+and body text are matched on the stored raw bytes by two deterministic functions registered
 on each connection (L{register}), which decode them as
 L{tempmail.search} describes; SQLite calls them only for rows the rest of
 the clause has not already ruled out.
@@ -27,6 +28,7 @@ from tempmail.search import (
     HasFlag,
     HeaderContains,
     Not,
+    ReceivedAfter,
     SizeIs,
     TextContains,
     UidIn,
@@ -90,6 +92,8 @@ def where(criterion: Criterion) -> tuple[str, list[Any]]:
             return "tm_text_contains(m.raw, ?, ?)", [text, int(headers)]
         case DateIs():
             return _dated(criterion)
+        case ReceivedAfter(moment=moment):
+            return "mm.received_at > ?", [to_micros(moment)]
         case SizeIs(larger=larger, size=size):
             return ("m.size > ?" if larger else "m.size < ?"), [size]
         case UidIn(ranges=ranges):

@@ -39,6 +39,7 @@ from tempmail.search import (
     HasFlag,
     HeaderContains,
     Not,
+    ReceivedAfter,
     SizeIs,
     TextContains,
     UidIn,
@@ -287,6 +288,8 @@ class MemoryMessages(MemoryState):
                 if relation is DateRelation.BEFORE:
                     return on < day
                 return on == day if relation is DateRelation.ON else on >= day
+            case ReceivedAfter(moment=moment):
+                return summary.received_at > moment
             case SizeIs(larger=larger, size=size):
                 return summary.size > size if larger else summary.size < size
             case UidIn(ranges=ranges):
