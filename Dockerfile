@@ -2,7 +2,8 @@
 # Build: docker build -t tempmail .
 # Run:   docker run -d -p 2525:2525 -p 3000:3000 -v tempmail-data:/data tempmail
 
-# Build stage: install tempmail and its dependencies into a virtualenv.
+# Build stage: install tempmail and its dependencies into a virtualenv, and
+# write Twisted's plugin cache now (the runtime user cannot write it).
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/tempmail
@@ -10,7 +11,8 @@ WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY twisted ./twisted
 COPY tempmail ./tempmail
-RUN /opt/tempmail/bin/pip install .
+RUN /opt/tempmail/bin/pip install . \
+    && /opt/tempmail/bin/python -c "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"
 
 # Runtime stage: the virtualenv only, run by an unprivileged user.
 FROM python:3.11-slim-bookworm
