@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from tests.daemon import DaemonFactory
+from tests.test_daemon_websocket import frame, socket
 
 pytestmark = pytest.mark.daemon
 
@@ -71,10 +72,16 @@ def test_metrics_port_serves_them_alone(daemon: DaemonFactory) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
         assert response.status == 200
         assert samples(response.read().decode())["tempmail_messages_stored_total"] == 0
-    # The IMAP client has had the greeting: its session is open.
+    # The IMAP client has had the greeting, the WebSocket its first frame:
+    # both sessions are open.
     with (
         imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30),
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response,
+        socket(server, "watcher") as ws,
     ):
-        assert samples(response.read().decode())['tempmail_sessions{protocol="imap"}'] == 1
+        assert frame(ws)["type"] == "Connected"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+            values = samples(response.read().decode())
+    assert values['tempmail_sessions{protocol="imap"}'] == 1
+    assert values['tempmail_sessions{protocol="websocket"}'] == 1
+    assert values['tempmail_sessions{protocol="mcp"}'] == 0
     assert server.get_json("/readyz") == {"status": "ok"}
