@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from tempmail import values
+from tempmail.proxies import Network, parse_networks
 from tempmail.storage.location import StoreLocation, parse_database_url
 
 
@@ -376,6 +377,24 @@ class Settings:
             "Makes the API private: every /api route but /api/health needs X-API-Key "
             "(16+ characters)."
         ),
+    )
+    trusted_proxies: tuple[Network, ...] = _setting(
+        "",
+        parse_networks,
+        (
+            "Reverse proxies (addresses and CIDR ranges, comma-separated) whose Forwarded "
+            "and X-Forwarded-For headers name the client; empty trusts none."
+        ),
+    )
+    metrics_token: str | None = _setting(
+        None,
+        values.parse_secret,
+        "Bearer token GET /metrics needs (16+ characters); unset, /metrics is open.",
+    )
+    metrics_port: int | None = _setting(
+        None,
+        values.parse_port,
+        "Serve /metrics on this port only, instead of on the API port.",
     )
     log_level: str = _setting(
         "info", values.parse_log_level, "debug, info, warn or error.", aliases=("RUST_LOG",)

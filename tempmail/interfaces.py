@@ -35,6 +35,7 @@ from tempmail.models import (
     MessagePage,
     MessageSummary,
     StoredMessage,
+    StoreStatistics,
     TokenGrant,
     Webhook,
     WebhookChange,
@@ -77,6 +78,12 @@ class IStore(Interface):
     def close() -> Deferred[None]:
         """
         Finish pending work and release the database.
+        """
+
+    def statistics() -> Deferred[StoreStatistics]:
+        """
+        Return what the store holds, for C{/metrics}: counts, size, and the
+        webhook deliveries still pending.
         """
 
 

@@ -352,6 +352,25 @@ class WebhookChange:
 
 
 @dataclass(frozen=True)
+class StoreStatistics:
+    """
+    What a store holds, for monitoring.
+
+    @ivar mailboxes: mailboxes known (with mail, claimed, or with webhooks).
+    @ivar messages: message copies, one per mailbox a message is in.
+    @ivar size: bytes the store takes (for SQLite, the database file's pages).
+    @ivar pending_deliveries: webhook deliveries not yet delivered or given up.
+    @ivar oldest_pending: when the oldest of them was made; C{None} if none.
+    """
+
+    mailboxes: int
+    messages: int
+    size: int
+    pending_deliveries: int
+    oldest_pending: datetime | None
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     """
     One event to send to one webhook, stored before the first attempt.

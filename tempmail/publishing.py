@@ -36,6 +36,7 @@ from tempmail.models import (
     MessagePage,
     MessageSummary,
     StoredMessage,
+    StoreStatistics,
     TokenGrant,
     Webhook,
     WebhookChange,
@@ -237,6 +238,9 @@ class PublishingMailStore:
 
     def check_health(self) -> Deferred[None]:
         return self.store.check_health()
+
+    def statistics(self) -> Deferred[StoreStatistics]:
+        return self.store.statistics()
 
     def close(self) -> Deferred[None]:
         return self.store.close()

@@ -24,15 +24,17 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorTime, IStreamS
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
-from twisted.web.server import Site
 
 from tempmail.access import MailboxAccess
 from tempmail.api.app import MailAPI, WebhookSettings
 from tempmail.api.compose import compose
 from tempmail.api.gate import ApiKeyGate
+from tempmail.api.metrics_routes import MetricsRoutes
+from tempmail.api.site import ApiSite
 from tempmail.api.websocket import MailboxSocketFactory, SocketLimits
 from tempmail.config import SETTINGS, ConfigError, Settings, load_from_process
 from tempmail.gencert import make_self_signed
+from tempmail.health import Readiness
 from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.append import Appender
@@ -40,7 +42,9 @@ from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.logs import make_observer
 from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
+from tempmail.metrics import MeasuredFailureLimiter, MeasuredMailStore, Metrics
 from tempmail.parsing import parse_message
+from tempmail.proxies import TrustedProxies
 from tempmail.publishing import PublishingMailStore
 from tempmail.ratelimit import MemoryFailureLimiter
 from tempmail.retention import RetentionService
@@ -193,9 +197,11 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     parse_workers = WorkerPool("parsing", settings.parse_threads, reactor)
     parse_workers.setServiceParent(daemon)
     hub = EventHub(clock)
+    metrics = Metrics()
+    metrics.watch(hub)
     # Everything above storage writes through this, so every change that
-    # commits is announced on the hub.
-    store = PublishingMailStore(store, hub)
+    # commits is announced on the hub (and timed for /metrics).
+    store = PublishingMailStore(MeasuredMailStore(store, metrics), hub)
 
     checker = TargetChecker(allow_private=settings.webhook_allow_private)
     sender = WebhookSender(clock, checker, pinned_client(reactor), settings.webhook_timeout)
@@ -227,11 +233,14 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     if tls is not None:
         reloader = CertificateReloader(tls, settings.smtp_ssl_reload_interval, reactor)
         reloader.setServiceParent(daemon)
-    for service in _smtp_services(settings, store, parse_workers, tls, reactor):
+    for service in _smtp_services(settings, store, parse_workers, tls, reactor, metrics):
         service.setServiceParent(daemon)
 
-    limiter = MemoryFailureLimiter(
-        clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+    limiter = MeasuredFailureLimiter(
+        MemoryFailureLimiter(
+            clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+        ),
+        metrics,
     )
     access = MailboxAccess(
         store,
@@ -244,7 +253,9 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
         token_ttl=settings.token_ttl,
     )
     if settings.imap_enabled:
-        for service in _imap_services(settings, store, access, hub, parse_workers, tls, reactor):
+        for service in _imap_services(
+            settings, store, access, hub, parse_workers, tls, reactor, metrics
+        ):
             service.setServiceParent(daemon)
     sockets = MailboxSocketFactory(
         hub,
@@ -257,17 +268,27 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
             ping_interval=settings.ws_ping_interval,
             max_backlog=settings.ws_max_backlog,
         ),
+        TrustedProxies(settings.trusted_proxies),
     )
+    metrics.count_sessions("websocket", lambda: sockets.counts.total)
     webhooks = WebhookSettings(checker, sender, settings.webhook_max_per_mailbox)
     mcp = _mcp_server(settings, store, access, hub, webhooks, clock)
+    metrics.count_sessions("mcp", lambda: len(mcp.sessions))
+    scrape = MetricsRoutes(metrics, settings.metrics_token, store, clock)
     resource = MailAPI(
-        store, access, settings.domain_name, web_root(), sockets, webhooks, McpEndpoint(mcp).app
+        store,
+        access,
+        settings.domain_name,
+        web_root(),
+        sockets,
+        webhooks,
+        McpEndpoint(mcp).app,
+        Readiness(store, daemon),
+        scrape if settings.metrics_port is None else None,
     ).resource()
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key)
-    site = Site(resource)
-    site.displayTracebacks = False
-    site.noisy = False
+    site = ApiSite(resource, TrustedProxies(settings.trusted_proxies))
     ListeningService(
         "http",
         listen_endpoint(
@@ -280,6 +301,13 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     ).setServiceParent(daemon)
     if settings.mcp_enabled:
         _mcp_service(settings, mcp, reactor).setServiceParent(daemon)
+    if settings.metrics_port is not None:
+        ListeningService(
+            "metrics",
+            listen_endpoint(reactor, "METRICS", None, settings.metrics_port, settings.bind_address),
+            ApiSite(compose([scrape.app]), TrustedProxies(settings.trusted_proxies)),
+            listen_failed=stop_on_listen_failure(reactor),
+        ).setServiceParent(daemon)
     return daemon
 
 
@@ -311,9 +339,7 @@ def _mcp_service(settings: Settings, mcp: McpServer, reactor: Any) -> ListeningS
     resource = compose([McpEndpoint(mcp, ("/mcp", "/")).app])
     if settings.api_key is not None:
         resource = ApiKeyGate(resource, settings.api_key, prefixes=None)
-    site = Site(resource)
-    site.displayTracebacks = False
-    site.noisy = False
+    site = ApiSite(resource, TrustedProxies(settings.trusted_proxies))
 
     return ListeningService(
         "mcp",
@@ -353,6 +379,7 @@ def _smtp_services(
     parse_workers: WorkerPool,
     tls: ReloadingContextFactory | None,
     reactor: Any,
+    metrics: Metrics,
 ) -> list[ListeningService]:
     """
     The SMTP listeners: C{SMTP_PORT} (STARTTLS offered when TLS is on), and
@@ -385,6 +412,7 @@ def _smtp_services(
             context_factory=context_factory,
             require_tls=require_tls,
             budget=budget,
+            metrics=metrics.smtp,
         )
 
     plain = factory(tls)
@@ -426,6 +454,8 @@ def _smtp_services(
                 reactor,
             ),
         ]
+    factories = [plain, submission, implicit] if tls is not None else [plain]
+    metrics.count_sessions("smtp", lambda: sum(len(f.sessions) for f in factories))
     return services
 
 
@@ -447,6 +477,7 @@ def _imap_services(
     parse_workers: WorkerPool,
     tls: ReloadingContextFactory | None,
     reactor: Any,
+    metrics: Metrics,
 ) -> list[ListeningService]:
     """
     The IMAP listeners: C{IMAP_PORT} (STARTTLS offered when TLS is on) and,
@@ -495,6 +526,8 @@ def _imap_services(
                 reactor,
             )
         )
+    factories = [plain, implicit] if tls is not None else [plain]
+    metrics.count_sessions("imap", lambda: sum(sum(f.sessions.values()) for f in factories))
     return services
 
 
@@ -516,8 +549,9 @@ def stop_cleanly_on_sigterm(reactor: Any) -> None:
 
 def reload_certificate_on_sighup(reactor: Any, tls: ReloadingContextFactory) -> None:
     """
-    Make SIGHUP check the certificate files at once (a certbot deploy hook
-    sends it), rather than at the next C{SMTP_SSL_RELOAD_INTERVAL}.
+    Make SIGHUP (systemd's reload, a certbot deploy hook) check the
+    certificate files at once, rather than at the next
+    C{SMTP_SSL_RELOAD_INTERVAL}.
     """
 
     def hangup(number: int, frame: object) -> None:
@@ -525,6 +559,18 @@ def reload_certificate_on_sighup(reactor: Any, tls: ReloadingContextFactory) -> 
         reactor.callFromThread(tls.reload)
 
     signal.signal(signal.SIGHUP, hangup)
+
+
+def keep_running_on_sighup(reactor: Any) -> None:
+    """
+    Make SIGHUP (systemd's reload) harmless: its default action would end
+    the process, and no TLS certificates are in use to be read again.
+    """
+
+    def reload(number: int, frame: object) -> None:
+        reactor.callFromThread(log.info, "Received SIGHUP: no TLS certificates to reload")
+
+    signal.signal(signal.SIGHUP, reload)
 
 
 def makeService(options: Options) -> TempmailService:
@@ -544,4 +590,6 @@ def makeService(options: Options) -> TempmailService:
         global_reactor.callWhenRunning(
             reload_certificate_on_sighup, global_reactor, reloader.factory
         )
+    else:
+        global_reactor.callWhenRunning(keep_running_on_sighup, global_reactor)
     return daemon

@@ -66,6 +66,7 @@ PASSES_THROUGH = {
     "prune_deliveries",
     "list_attempts",
     "check_health",
+    "statistics",
     "close",
 }
 

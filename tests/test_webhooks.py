@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
@@ -302,6 +303,13 @@ def test_a_slow_webhook_does_not_starve_the_others() -> None:
     assert hosts.count(b"quick.test") == 1
     assert fired(store.list_attempts(slow.id, 10)) == []
     stop(clock, dispatcher)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_host_the_resolver_cannot_encode_does_not_resolve() -> None:
+    # Found by schemathesis: getaddrinfo raised UnicodeError (IDNA), a 500.
+    with pytest.raises(TargetRefused, match="does not resolve"):
+        await TargetChecker().check("http://m\u00b3\u008d\u00b0x/")
 
 
 def test_a_name_that_does_not_resolve_is_retried() -> None:

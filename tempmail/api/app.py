@@ -21,12 +21,17 @@ from tempmail.access import MailboxAccess
 from tempmail.api.claim_routes import ClaimRoutes
 from tempmail.api.compose import compose
 from tempmail.api.content_routes import ContentRoutes
+from tempmail.api.export_routes import ExportRoutes
+from tempmail.api.health_routes import HealthRoutes
 from tempmail.api.mail_routes import MailRoutes
+from tempmail.api.metrics_routes import MetricsRoutes
+from tempmail.api.openapi import OpenApiRoutes
 from tempmail.api.responses import ApiError
 from tempmail.api.routing import route_group_app
 from tempmail.api.static_routes import StaticRoutes
 from tempmail.api.webhook_routes import WebhookRoutes, WebhookSettings
 from tempmail.api.websocket import MailboxSocketFactory
+from tempmail.health import Readiness
 from tempmail.interfaces import IMailStore
 
 __all__ = ["MailAPI", "SocketRoutes", "StaticRoutes", "WebhookSettings"]
@@ -68,13 +73,22 @@ class MailAPI:
         sockets: MailboxSocketFactory | None = None,
         webhooks: WebhookSettings | None = None,
         mcp: Klein | None = None,
+        readiness: Readiness | None = None,
+        metrics: MetricsRoutes | None = None,
     ) -> None:
         """
         @param mcp: the MCP endpoint's app, served at C{/mcp} before the
             web UI.
+        @param readiness: what C{/readyz} checks; without it, only that
+            HTTP answers.
+        @param metrics: C{/metrics}, when served on this port.
         """
         self.groups: list[Klein] = [
+            HealthRoutes(readiness).app,
+            OpenApiRoutes(web_root).app,
+            *([] if metrics is None else [metrics.app]),
             MailRoutes(store, access, domain).app,
+            ExportRoutes(store, access, domain).app,
             ContentRoutes(store, access, domain).app,
             ClaimRoutes(store, access, domain).app,
             WebhookRoutes(store, access, domain, webhooks).app,

@@ -34,6 +34,7 @@ from tempmail.api.frames import connected_frame, encoded_frame
 from tempmail.authorization import MalformedAuthorization, parse_authorization
 from tempmail.events import MailEvent
 from tempmail.interfaces import IEventHub
+from tempmail.proxies import ClientView, TrustedProxies
 from tempmail.watch import EndReason, MailboxWatch, WatchEnded
 
 CLOSE_RESYNC = 4000
@@ -119,9 +120,12 @@ class MailboxSocket(WebSocketServerProtocol):
     def onConnect(self, request: ConnectionRequest) -> None:
         factory = self.factory
         assert self.transport is not None
-        self.client_address = str(getattr(self.transport.getPeer(), "host", "unknown"))
+        client = factory.proxies.client(
+            str(getattr(self.transport.getPeer(), "host", "unknown")), request.headers.get
+        )
+        self.client_address = client.address
         # The raw Host header: autobahn's request.host drops the port.
-        if not factory.origin_allowed(request.origin, request.headers.get("host", "")):
+        if not factory.origin_allowed(request.origin, request.headers.get("host", ""), client):
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
         address = unquote(request.path.rstrip("/").rsplit("/", 1)[-1])
         try:
@@ -251,8 +255,14 @@ class MailboxSocketFactory(WebSocketServerFactory):
         clock: IReactorTime,
         allowed_origins: frozenset[str] = frozenset(),
         limits: SocketLimits | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> None:
+        """
+        @param proxies: whose forwarding headers name the client, for the
+            per-client cap and the origin check.
+        """
         super().__init__()
+        self.proxies = proxies or TrustedProxies()
         self.hub = hub
         self.access = access
         self.clock = clock
@@ -268,15 +278,22 @@ class MailboxSocketFactory(WebSocketServerFactory):
             closeHandshakeTimeout=5,
         )
 
-    def origin_allowed(self, origin: str | None, host: str) -> bool:
+    def origin_allowed(
+        self, origin: str | None, host: str, client: ClientView | None = None
+    ) -> bool:
         """
         Browsers send C{Origin}; it must be this API's own or an allowed
         one (cross-site WebSocket hijacking, as in Mailpit's CVE-2026-22689).
-        Clients that send none are not browsers and are let through.
+        Clients that send none are not browsers and are let through.  Behind
+        a trusted proxy, the API's own origin is also the scheme and host the
+        proxy says the client used.
         """
         if not origin:
             return True
         own = {f"http://{host}", f"https://{host}"}
+        if client is not None and client.host is not None:
+            schemes = [client.scheme] if client.scheme else ["http", "https"]
+            own.update(f"{scheme}://{client.host}" for scheme in schemes)
         return origin in own or origin in self.allowed_origins
 
     def admit(self, client: str) -> bool:

@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
+from tempmail.metrics import SmtpMetrics
 from tempmail.service import Refusal
 from tempmail.smtp.delivery import MailDelivery
 from tempmail.smtp.protocol import SMTPLimits, TempmailESMTP
@@ -40,6 +41,7 @@ class SMTPServerFactory(ServerFactory):
         context_factory: Any = None,
         require_tls: bool = False,
         budget: MemoryBudget | None = None,
+        metrics: SmtpMetrics | None = None,
     ) -> None:
         """
         @param spool_directory: where sessions spool large messages
@@ -49,6 +51,7 @@ class SMTPServerFactory(ServerFactory):
         @param require_tls: refuse MAIL before STARTTLS (the submission port).
         @param budget: the memory budget, when listeners share one (by
             default this listener has its own, of C{limits.memory_budget}).
+        @param metrics: counts sessions, messages received and refusals.
         """
         self.context_factory = context_factory
         self.require_tls = require_tls
@@ -60,6 +63,7 @@ class SMTPServerFactory(ServerFactory):
         # One budget for every session of this listener (or of all SMTP listeners).
         self.budget = budget or MemoryBudget(limits.memory_budget)
         self.spool_directory = spool_directory
+        self.metrics = metrics
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         domain = self.delivery.domain.encode("idna")
@@ -69,7 +73,11 @@ class SMTPServerFactory(ServerFactory):
                 peer=addr,
                 n=len(self.sessions),
             )
+            if self.metrics is not None:
+                self.metrics.refusal("4.7.0")
             return Refusal(b"421 4.7.0 " + domain + b" Too many connections, try again later")
+        if self.metrics is not None:
+            self.metrics.session_started()
         session = TempmailESMTP(
             self.delivery,
             self.limits,
@@ -78,6 +86,7 @@ class SMTPServerFactory(ServerFactory):
             self.spool_directory,
             self.context_factory,
             self.require_tls,
+            self.metrics,
         )
         session.factory = self
         self.sessions.add(session)

@@ -32,6 +32,7 @@ from twisted.mail import smtp
 from twisted.python.failure import Failure
 
 from tempmail.interfaces import StorageUnavailable
+from tempmail.metrics import SmtpMetrics
 from tempmail.models import DeliveredCopy, Envelope
 from tempmail.received import received_header
 from tempmail.smtp.commands import (
@@ -83,6 +84,7 @@ class TempmailESMTP(smtp.ESMTP):
         spool_directory: str | None = None,
         context_factory: Any = None,
         require_tls: bool = False,
+        metrics: SmtpMetrics | None = None,
     ) -> None:
         """
         @param delivery: accepts the recipients and stores the messages.
@@ -94,6 +96,7 @@ class TempmailESMTP(smtp.ESMTP):
             the system's temporary directory).
         @param context_factory: the TLS context factory for STARTTLS.
         @param require_tls: refuse MAIL before STARTTLS with 530.
+        @param metrics: counts messages received and replies refused.
         """
         super().__init__(contextFactory=context_factory)
         self.require_tls = require_tls
@@ -113,6 +116,7 @@ class TempmailESMTP(smtp.ESMTP):
         self._message = MessageBuffer(self.budget, spool_directory)
         self._size = 0
         self._data_error: Reply | None = None
+        self.metrics = metrics
 
     def _wire(self) -> Any:
         """
@@ -200,6 +204,14 @@ class TempmailESMTP(smtp.ESMTP):
         elif self._data_error is None:
             self._data_error = Reply(500, b"5.5.2 Line too long; message refused")
             self._message.discard()
+
+    def sendCode(self, code: int, message: bytes = b"") -> None:
+        """
+        Send a reply; count a refusal (4xx, 5xx) by its enhanced status code.
+        """
+        if code >= 400 and self.metrics is not None:
+            self.metrics.refusal(message.split(b" ", 1)[0].decode("ascii", "replace"))
+        super().sendCode(code, message)
 
     def _reply(self, reply: Reply) -> None:
         self.sendCode(reply.code, reply.text)
@@ -406,6 +418,8 @@ class TempmailESMTP(smtp.ESMTP):
             )
             self._reply(NO_MEMORY)
             return
+        if self.metrics is not None:
+            self.metrics.message_received(len(raw))
         envelope = Envelope(mail_from, recipients, now)
         delivered = self.mail_delivery.deliver(envelope, raw)
         answered = delivered.addCallbacks(self._stored, self._not_stored)

@@ -43,12 +43,19 @@ from tempmail.models import (
     MessagePage,
     MessageSummary,
     StoredMessage,
+    StoreStatistics,
     TokenGrant,
     Webhook,
     WebhookChange,
 )
 from tempmail.search import Criterion
-from tempmail.storage import sqlite_claims, sqlite_flags, sqlite_mailboxes, sqlite_search
+from tempmail.storage import (
+    sqlite_claims,
+    sqlite_flags,
+    sqlite_mailboxes,
+    sqlite_search,
+    sqlite_statistics,
+)
 from tempmail.storage import sqlite_messages as messages
 from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.group_commit import GroupCommit
@@ -375,6 +382,9 @@ class SQLiteMailStore:
         return self._run(webhooks.list_attempts, webhook_id, limit)
 
     # Lifecycle
+
+    def statistics(self) -> Deferred[StoreStatistics]:
+        return self._run(sqlite_statistics.statistics)
 
     def check_health(self) -> Deferred[None]:
         d: Deferred[None] = self._health.runInteraction(messages.ping)

@@ -9,6 +9,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from tempmail.interfaces import IMailStore, StorageUnavailable
+from tempmail.models import StoreStatistics
 from tempmail.testing._messages import MemoryMessages
 from tempmail.testing._webhooks import MemoryWebhooks
 
@@ -42,6 +43,18 @@ class MemoryMailStore(MemoryMessages, MemoryWebhooks):
         if self._closed:
             return fail(StorageUnavailable("the store is closed"))
         return succeed(None)
+
+    def statistics(self) -> Deferred[StoreStatistics]:
+        pending = [d for d in self._deliveries.values() if d.next_at is not None]
+        return succeed(
+            StoreStatistics(
+                len(self._mailboxes),
+                len(self._where),
+                sum(len(raw) for raw in self._raw.values()),
+                len(pending),
+                min((d.new.due_at for d in pending), default=None),
+            )
+        )
 
     def close(self) -> Deferred[None]:
         self._closed = True

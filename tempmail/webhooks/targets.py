@@ -132,7 +132,8 @@ class TargetChecker:
         except ValueError:
             try:
                 addresses = await self.resolve(parts.hostname, port)
-            except OSError:
+            except (OSError, UnicodeError):
+                # UnicodeError: a name the resolver cannot even encode (IDNA).
                 raise TargetUnresolved("the URL's host does not resolve") from None
         # Every address must pass: a name with one public and one private
         # record must not be a way in.
