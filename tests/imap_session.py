@@ -53,13 +53,22 @@ def claim(s: Session, password: str = "right-password") -> None:
 
 
 class Session:
-    def __init__(self, allow_unclaimed: bool = True) -> None:
-        self.clock = Clock()
-        self.hub = RecordingEventHub()
-        self.memory = MemoryMailStore()
-        self.store = PublishingMailStore(self.memory, self.hub)
-        self.access = inline_access(self.memory, self.clock, admin_token="admin-secret")
-        portal = Portal(MailRealm(self.store, self.access, self.hub))
+    def __init__(self, allow_unclaimed: bool = True, beside: Session | None = None) -> None:
+        """
+        @param beside: another session whose store, hub and realm this one
+            shares (a second connection to the same daemon).
+        """
+        if beside is None:
+            self.clock = Clock()
+            self.hub = RecordingEventHub()
+            self.memory = MemoryMailStore()
+            self.store = PublishingMailStore(self.memory, self.hub)
+            self.access = inline_access(self.memory, self.clock, admin_token="admin-secret")
+            self.realm = MailRealm(self.store, self.access, self.hub)
+        else:
+            self.clock, self.hub, self.memory = beside.clock, beside.hub, beside.memory
+            self.store, self.access, self.realm = beside.store, beside.access, beside.realm
+        portal = Portal(self.realm)
         portal.registerChecker(AccessChecker(self.access, allow_unclaimed))
         self.server = TempmailIMAPServer(scheduler=run_now)
         self.server.callLater = self.clock.callLater  # type: ignore[method-assign,assignment]
@@ -75,6 +84,14 @@ class Session:
         message = type(message)(message.envelope, raw, message.parsed)
         (copy,) = fired(self.store.deliver(message))
         return copy.uid
+
+    def taken_elsewhere(self) -> None:
+        """
+        Have the messages delivered so far taken as C{\\Recent} by some
+        earlier session, so they are not recent in this one.
+        """
+        uids = fired(self.memory.list_uids(BOX))
+        self.realm.recent.claim(BOX, uids[-1] if uids else 0)
 
     def read(self) -> bytes:
         while self.transport.producer is not None:
@@ -92,8 +109,14 @@ class Session:
         self.server.connectionLost(None)
 
 
-def selected(session: Session, count: int = 1) -> None:
+def selected(session: Session, count: int = 1, recent: bool = False) -> None:
+    """
+    Log in and select INBOX after delivering C{count} messages (taken as
+    C{\\Recent} by an earlier session unless C{recent}).
+    """
     for _ in range(count):
         session.deliver()
+    if not recent:
+        session.taken_elsewhere()
     session.send(b"a LOGIN bob x")
     session.send(b"b SELECT INBOX")
