@@ -89,6 +89,32 @@ def test_envelope_has_every_field_and_groups(session: Session) -> None:
     )
 
 
+def test_envelope_names_from_comments_and_keeps_routes() -> None:
+    s = Session()
+    s.deliver(b"From: user@domain (Real Name)\r\nTo: <@r1,@r2:user@domain>\r\n\r\nhi\r\n")
+    selected(s, count=0)
+    assert fetch(s, b"ENVELOPE") == (
+        b'* 1 FETCH (ENVELOPE (NIL NIL (("Real Name" NIL "user" "domain")) '
+        b'(("Real Name" NIL "user" "domain")) (("Real Name" NIL "user" "domain")) '
+        b'((NIL "@r1,@r2" "user" "domain")) NIL NIL NIL NIL))\r\n'
+    )
+    s.close()
+
+
+def test_a_folded_boundary_is_unfolded() -> None:
+    s = Session()
+    s.deliver(
+        b'Content-Type: multipart/mixed; boundary="foo\r\n bar"\r\n\r\n'
+        b"--foo bar\r\nContent-Type: text/html\r\n\r\nhello\r\n--foo bar--\r\n"
+    )
+    selected(s, count=0)
+    assert fetch(s, b"(BODYSTRUCTURE BODY.PEEK[1])") == (
+        b'* 1 FETCH (BODYSTRUCTURE (("text" "html" NIL NIL NIL "7BIT" 5 1 NIL NIL NIL NIL) '
+        b'"mixed" ("boundary" "foo bar") NIL NIL NIL) BODY[1] {5}\r\nhello)\r\n'
+    )
+    s.close()
+
+
 def test_bodystructure_keeps_parameters_and_nests_messages(session: Session) -> None:
     inner = (
         b'("message" "rfc822" NIL NIL NIL "7BIT" 187 (NIL "Inner" ((NIL NIL "inner" "i.test")) '

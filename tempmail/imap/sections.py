@@ -20,6 +20,14 @@ from collections.abc import Iterable
 from functools import cached_property
 
 
+def unfold(value: str) -> str:
+    """
+    A header parameter's value folded across lines, as one line (RFC 5322
+    2.2.3: the line break goes, the space after it stays).
+    """
+    return re.sub(r"\r?\n(?=[ \t])", "", value)
+
+
 def _header_length(raw: bytes) -> int:
     """
     Where the body of C{raw} starts: after the blank line that ends its
@@ -86,7 +94,7 @@ class Entity:
         value = self.fields.get_param("boundary")
         if not isinstance(value, str) or not value:
             return None
-        return email.utils.collapse_rfc2231_value(value).encode("utf-8", "surrogateescape")
+        return unfold(email.utils.collapse_rfc2231_value(value)).encode("utf-8", "surrogateescape")
 
     @cached_property
     def parts(self) -> list[Entity]:
