@@ -23,6 +23,7 @@ import email
 import email.header
 import email.message
 import email.policy
+import email.utils
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -199,6 +200,9 @@ def _decoded(value: str) -> str:
     return " ".join(value.split())
 
 
+_ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
+
+
 def _header_block(raw: bytes) -> bytes:
     for separator in (b"\r\n\r\n", b"\n\n"):
         at = raw.find(separator)
@@ -214,7 +218,16 @@ def header_contains(raw: bytes, name: str, text: str) -> bool:
     headers = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
     wanted = _fold(text)
     for key, value in headers.raw_items():
-        if key.lower() == name.lower() and wanted in _fold(_decoded(_text(value))):
+        if key.lower() != name.lower():
+            continue
+        decoded = _decoded(_text(value))
+        if wanted in _fold(decoded):
+            return True
+        # An address may be written with comments or spaces inside it
+        # ("<user (x)@ domain.org>"): its plain form is searched too.
+        if key.lower() in _ADDRESS_HEADERS and any(
+            wanted in _fold(address) for _, address in email.utils.getaddresses([decoded])
+        ):
             return True
     return False
 

@@ -47,7 +47,8 @@ MULTIPART = (
     b"bmVlZGxlIGluIGEgYmxvYg==\r\n--XX--\r\n"
 )
 QUOTED = (
-    b"From: zed@z.test\r\nTo: search@x.test\r\nSubject: other\r\nX-Custom: Some Value\r\n"
+    b"From: <zed (the z)@ (home) z.test>\r\nTo: search@x.test\r\nSubject: other\r\n"
+    b"X-Custom: Some Value\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n"
     b"\r\ncaf=C3=A9 au lait\r\n" + b"padding line\r\n" * 400
 )
@@ -78,6 +79,10 @@ CASES: list[tuple[Criterion, list[int]]] = [
     (HeaderContains("to", "bob"), [1]),
     (HeaderContains("cc", "carol"), [1]),
     (HeaderContains("bcc", "dave"), [1]),
+    # An address written with comments inside is found in its plain form.
+    (HeaderContains("from", "zed@z.test"), [3]),
+    (HeaderContains("from", "the z"), [3]),
+    (HeaderContains("subject", "other@"), []),
     # Full Unicode case folding: ß matches ss.
     (HeaderContains("subject", "grüsse"), [1]),
     (HeaderContains("subject", "GRÜßE"), [1]),
