@@ -36,7 +36,7 @@ class DateField(Enum):
     """
 
     RECEIVED = "received"  # INTERNALDATE: BEFORE, ON, SINCE
-    SENT = "sent"  # the Date header (as UTC): SENTBEFORE, SENTON, SENTSINCE
+    SENT = "sent"  # the Date header's day as written: SENTBEFORE, SENTON, SENTSINCE
 
 
 class DateRelation(Enum):
@@ -93,8 +93,10 @@ class TextContains:
 @dataclass(frozen=True)
 class DateIs:
     """
-    Messages whose date, as a UTC day, is before, on or since C{day}.
-    A message without a Date header matches no C{SENT} criterion.
+    Messages whose date is before, on or since C{day}: the day received
+    in UTC, or for C{SENT} the day the Date header names, its time and
+    zone disregarded (RFC 3501 6.4.4; L{sent_day}).  A message without a
+    readable Date header matches no C{SENT} criterion.
     """
 
     field: DateField
@@ -209,6 +211,24 @@ def _header_block(raw: bytes) -> bytes:
         if at >= 0:
             return raw[: at + len(separator)]
     return raw
+
+
+def sent_day(raw: bytes) -> date | None:
+    """
+    The day the first C{Date} header of the message C{raw} names, as
+    written (its time and zone disregarded); C{None} if there is none or
+    it cannot be read.
+    """
+    headers = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
+    for key, value in headers.raw_items():
+        if key.lower() == "date":
+            parsed = email.utils.parsedate_tz(_text(value))
+            if parsed is None:
+                return None
+            with contextlib.suppress(ValueError):
+                return date(parsed[0], parsed[1], parsed[2])
+            return None
+    return None
 
 
 def header_contains(raw: bytes, name: str, text: str) -> bool:
