@@ -171,9 +171,12 @@ def body_structure(entity: Entity, extended: bool) -> Item:
         if extended:
             structure += [_params(fields, "content-type"), *_extension(fields)]
         return structure
-    params = _params(fields, "content-type") if declared else list(_DEFAULT_PARAMS)
-    if maintype == "text" and params is None and not declared:
-        params = list(_DEFAULT_PARAMS)
+    if declared:
+        params = _params(fields, "content-type")
+    else:
+        # The default type: text/plain; charset=us-ascii, or a digest's
+        # message/rfc822 (without parameters).
+        params = list(_DEFAULT_PARAMS) if maintype == "text" else None
     body = entity.body
     structure = [
         maintype,
