@@ -23,6 +23,7 @@ import email
 import email.header
 import email.message
 import email.policy
+import email.utils
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,7 +36,7 @@ class DateField(Enum):
     """
 
     RECEIVED = "received"  # INTERNALDATE: BEFORE, ON, SINCE
-    SENT = "sent"  # the Date header (as UTC): SENTBEFORE, SENTON, SENTSINCE
+    SENT = "sent"  # the Date header's day as written: SENTBEFORE, SENTON, SENTSINCE
 
 
 class DateRelation(Enum):
@@ -92,8 +93,10 @@ class TextContains:
 @dataclass(frozen=True)
 class DateIs:
     """
-    Messages whose date, as a UTC day, is before, on or since C{day}.
-    A message without a Date header matches no C{SENT} criterion.
+    Messages whose date is before, on or since C{day}: the day received
+    in UTC, or for C{SENT} the day the Date header names, its time and
+    zone disregarded (RFC 3501 6.4.4; L{sent_day}).  A message without a
+    readable Date header matches no C{SENT} criterion.
     """
 
     field: DateField
@@ -199,12 +202,33 @@ def _decoded(value: str) -> str:
     return " ".join(value.split())
 
 
+_ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
+
+
 def _header_block(raw: bytes) -> bytes:
     for separator in (b"\r\n\r\n", b"\n\n"):
         at = raw.find(separator)
         if at >= 0:
             return raw[: at + len(separator)]
     return raw
+
+
+def sent_day(raw: bytes) -> date | None:
+    """
+    The day the first C{Date} header of the message C{raw} names, as
+    written (its time and zone disregarded); C{None} if there is none or
+    it cannot be read.
+    """
+    headers = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
+    for key, value in headers.raw_items():
+        if key.lower() == "date":
+            parsed = email.utils.parsedate_tz(_text(value))
+            if parsed is None:
+                return None
+            with contextlib.suppress(ValueError):
+                return date(parsed[0], parsed[1], parsed[2])
+            return None
+    return None
 
 
 def header_contains(raw: bytes, name: str, text: str) -> bool:
@@ -214,7 +238,16 @@ def header_contains(raw: bytes, name: str, text: str) -> bool:
     headers = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
     wanted = _fold(text)
     for key, value in headers.raw_items():
-        if key.lower() == name.lower() and wanted in _fold(_decoded(_text(value))):
+        if key.lower() != name.lower():
+            continue
+        decoded = _decoded(_text(value))
+        if wanted in _fold(decoded):
+            return True
+        # An address may be written with comments or spaces inside it
+        # ("<user (x)@ domain.org>"): its plain form is searched too.
+        if key.lower() in _ADDRESS_HEADERS and any(
+            wanted in _fold(address) for _, address in email.utils.getaddresses([decoded])
+        ):
             return True
     return False
 

@@ -57,13 +57,23 @@ class Session:
         allow_unclaimed: bool = True,
         context_factory: object = None,
         allow_plaintext_auth: bool = True,
+        beside: Session | None = None,
     ) -> None:
-        self.clock = Clock()
-        self.hub = RecordingEventHub()
-        self.memory = MemoryMailStore()
-        self.store = PublishingMailStore(self.memory, self.hub)
-        self.access = inline_access(self.memory, self.clock, admin_token="admin-secret")
-        portal = Portal(MailRealm(self.store, self.access, self.hub))
+        """
+        @param beside: another session whose store, hub and realm this one
+            shares (a second connection to the same daemon).
+        """
+        if beside is None:
+            self.clock = Clock()
+            self.hub = RecordingEventHub()
+            self.memory = MemoryMailStore()
+            self.store = PublishingMailStore(self.memory, self.hub)
+            self.access = inline_access(self.memory, self.clock, admin_token="admin-secret")
+            self.realm = MailRealm(self.store, self.access, self.hub)
+        else:
+            self.clock, self.hub, self.memory = beside.clock, beside.hub, beside.memory
+            self.store, self.access, self.realm = beside.store, beside.access, beside.realm
+        portal = Portal(self.realm)
         portal.registerChecker(AccessChecker(self.access, allow_unclaimed))
         self.server = TempmailIMAPServer(scheduler=run_now, contextFactory=context_factory)
         self.server.allow_plaintext_auth = allow_plaintext_auth
@@ -82,6 +92,14 @@ class Session:
         (copy,) = fired(self.store.deliver(message))
         return copy.uid
 
+    def taken_elsewhere(self) -> None:
+        """
+        Have the messages delivered so far taken as C{\\Recent} by some
+        earlier session, so they are not recent in this one.
+        """
+        uids = fired(self.memory.list_uids(BOX))
+        self.realm.recent.claim(BOX, uids[-1] if uids else 0)
+
     def read(self) -> bytes:
         while self.transport.producer is not None:
             self.transport.producer.resumeProducing()
@@ -98,8 +116,14 @@ class Session:
         self.server.connectionLost(None)
 
 
-def selected(session: Session, count: int = 1) -> None:
+def selected(session: Session, count: int = 1, recent: bool = False) -> None:
+    """
+    Log in and select INBOX after delivering C{count} messages (taken as
+    C{\\Recent} by an earlier session unless C{recent}).
+    """
     for _ in range(count):
         session.deliver()
+    if not recent:
+        session.taken_elsewhere()
     session.send(b"a LOGIN bob x")
     session.send(b"b SELECT INBOX")

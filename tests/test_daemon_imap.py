@@ -76,6 +76,8 @@ def test_idle_hears_an_smtp_arrival(daemon: DaemonFactory) -> None:
         with smtplib.SMTP("127.0.0.1", server.smtp_port) as smtp:
             smtp.sendmail("a@sender.test", ["bob@tempmail.local"], RAW)
         assert client.readline() == b"* 1 EXISTS\r\n"
+        # The only selected session takes the arrival as \\Recent.
+        assert client.readline() == b"* 1 RECENT\r\n"
         client.send(b"DONE\r\n")
         assert client.readline() == b"i1 OK IDLE terminated\r\n"
     finally:

@@ -89,6 +89,54 @@ def test_envelope_has_every_field_and_groups(session: Session) -> None:
     )
 
 
+def test_envelope_names_from_comments_and_keeps_routes() -> None:
+    s = Session()
+    s.deliver(b"From: user@domain (Real Name)\r\nTo: <@r1,@r2:user@domain>\r\n\r\nhi\r\n")
+    selected(s, count=0)
+    assert fetch(s, b"ENVELOPE") == (
+        b'* 1 FETCH (ENVELOPE (NIL NIL (("Real Name" NIL "user" "domain")) '
+        b'(("Real Name" NIL "user" "domain")) (("Real Name" NIL "user" "domain")) '
+        b'((NIL "@r1,@r2" "user" "domain")) NIL NIL NIL NIL))\r\n'
+    )
+    s.close()
+
+
+def test_a_folded_boundary_is_unfolded() -> None:
+    s = Session()
+    s.deliver(
+        b'Content-Type: multipart/mixed; boundary="foo\r\n bar"\r\n\r\n'
+        b"--foo bar\r\nContent-Type: text/html\r\n\r\nhello\r\n--foo bar--\r\n"
+    )
+    selected(s, count=0)
+    assert fetch(s, b"(BODYSTRUCTURE BODY.PEEK[1])") == (
+        b'* 1 FETCH (BODYSTRUCTURE (("text" "html" NIL NIL NIL "7BIT" 5 1 NIL NIL NIL NIL) '
+        b'"mixed" ("boundary" "foo bar") NIL NIL NIL) BODY[1] {5}\r\nhello)\r\n'
+    )
+    s.close()
+
+
+def test_digest_parts_default_to_messages() -> None:
+    s = Session()
+    s.deliver(
+        b'Content-Type: multipart/digest; boundary="d"\r\n\r\n'
+        b"--d\r\n\r\nSubject: m1\r\n\r\nm1 body\r\n"
+        b"--d\r\nX-Mime: m2\r\n\r\nSubject: m2\r\n\r\nm2 body\r\n--d--\r\n"
+    )
+    selected(s, count=0)
+    part = (
+        b'("message" "rfc822" NIL NIL NIL "7BIT" 22 (NIL "%s" NIL NIL NIL NIL NIL NIL NIL NIL) '
+        b'("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 7 1) 3)'
+    )
+    assert fetch(s, b"BODY") == (
+        b"* 1 FETCH (BODY (" + part % b"m1" + b" " + part % b"m2" + b' "digest"))\r\n'
+    )
+    assert fetch(s, b"(BODY.PEEK[1.HEADER] BODY.PEEK[2.MIME] BODY.PEEK[2.TEXT])") == (
+        b"* 1 FETCH (BODY[1.HEADER] {15}\r\nSubject: m1\r\n\r\n "
+        b"BODY[2.MIME] {14}\r\nX-Mime: m2\r\n\r\n BODY[2.TEXT] {7}\r\nm2 body)\r\n"
+    )
+    s.close()
+
+
 def test_bodystructure_keeps_parameters_and_nests_messages(session: Session) -> None:
     inner = (
         b'("message" "rfc822" NIL NIL NIL "7BIT" 187 (NIL "Inner" ((NIL NIL "inner" "i.test")) '

@@ -162,7 +162,8 @@ def test_idle_hears_arrivals_deletions_and_flags(session: Session) -> None:
     assert session.send(b"c IDLE") == b"+\r\n"
     session.deliver()
     session.hub.flush()
-    assert session.read() == b"* 3 EXISTS\r\n"
+    # The only selected session takes the arrival as \\Recent.
+    assert session.read() == b"* 3 EXISTS\r\n* 1 RECENT\r\n"
     (first,) = fired(session.memory.messages_by_uid(BOX, 1, 1))
     fired(session.store.set_seen(open_grant(BOX), first.id, True))
     session.hub.flush()

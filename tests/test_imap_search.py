@@ -103,6 +103,14 @@ def test_a_literal_among_the_keys(session: Session) -> None:
     assert reply == b"* SEARCH 1\r\na OK SEARCH completed\r\n"
 
 
+def test_nil_is_a_search_string(session: Session) -> None:
+    # Twisted reads the atom NIL as None; as a string it is the text NIL.
+    session.deliver(message("nil@n.test", "the word nil"))
+    session.send(b"a NOOP")
+    assert session.send(b"b SEARCH SUBJECT NIL") == b"* SEARCH 4\r\nb OK SEARCH completed\r\n"
+    assert session.send(b"c SEARCH NIL").startswith(b"c BAD ")
+
+
 def test_unknown_charset_is_no_badcharset(session: Session) -> None:
     reply = session.send(b"a SEARCH CHARSET KOI8-R ALL")
     assert reply == b"a NO [BADCHARSET (UTF-8 US-ASCII)]\r\n"

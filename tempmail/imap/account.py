@@ -13,6 +13,7 @@ they no longer open the mailbox.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from zope.interface import implementer
 from tempmail.access import AccessDenied, Credentials, MailboxAccess, TooManyFailures
 from tempmail.addresses import InvalidAddress, normalise_address
 from tempmail.events import EventKind, MailEvent
+from tempmail.imap.recent import RecentClaims
 from tempmail.interfaces import IEventHub, IMessageStore, ISubscription, LockChanged
 from tempmail.models import MailboxGrant
 
@@ -129,12 +131,16 @@ class AccessChecker:
 class MailRealm:
     """
     Makes a L{MailAccount} for each login.
+
+    @ivar recent: which messages sessions have taken as C{\\Recent},
+        shared by all of them.
     """
 
     def __init__(self, store: IMessageStore, access: MailboxAccess, hub: IEventHub) -> None:
         self.store = store
         self.access = access
         self.hub = hub
+        self.recent = RecentClaims()
 
     def requestAvatar(  # type: ignore[override]
         self, avatarId: Authorized, mind: object, *interfaces: object
@@ -144,7 +150,7 @@ class MailRealm:
         """
         if imap4.IAccount not in interfaces:
             raise NotImplementedError("only IMAP accounts are served")
-        account = MailAccount(self.store, self.access, self.hub, avatarId)
+        account = MailAccount(self.store, self.access, self.hub, avatarId, self.recent)
         return imap4.IAccount, account, account.logout
 
 
@@ -171,13 +177,20 @@ class MailAccount:
         mailbox; the server closes the connection.
     @ivar listeners: called with each of the mailbox's events (the
         selected mailbox registers here).
+    @ivar recent: the C{\\Recent} claims of every session.
     """
 
     def __init__(
-        self, store: IMessageStore, access: MailboxAccess, hub: IEventHub, login: Authorized
+        self,
+        store: IMessageStore,
+        access: MailboxAccess,
+        hub: IEventHub,
+        login: Authorized,
+        recent: RecentClaims,
     ) -> None:
         self.store = store
         self.access = access
+        self.recent = recent
         self.mailbox = login.mailbox
         self.grant = login.grant
         self.credentials = login.credentials
@@ -268,9 +281,14 @@ class MailAccount:
         counts; unknown names are left out.
         """
         state = await self.store.open_mailbox(self.mailbox)
+        recent = 0
+        if "RECENT" in names:
+            # Those no session has taken yet (STATUS does not take them).
+            uids = await self.store.list_uids(self.mailbox)
+            recent = len(uids) - bisect_right(uids, self.recent.claimed(self.mailbox))
         values = {
             "MESSAGES": state.exists,
-            "RECENT": 0,
+            "RECENT": recent,
             "UIDNEXT": state.uid_next,
             "UIDVALIDITY": state.uid_validity,
             "UNSEEN": state.unseen,

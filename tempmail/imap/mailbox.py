@@ -23,9 +23,10 @@ from tempmail.events import EventKind, MailEvent
 from tempmail.flags import SEEN, SYSTEM_FLAGS, FlagMode, InvalidFlag, normalise_flags
 from tempmail.imap.account import MailAccount
 from tempmail.imap.message import Message
+from tempmail.imap.recent import SessionRecent
 from tempmail.imap.search import parse_search
 from tempmail.imap.sequences import resolve, runs
-from tempmail.models import FlagUpdate, MailboxGrant, MailboxState
+from tempmail.models import FlagUpdate, MailboxGrant, MailboxState, MessageSummary
 from tempmail.search import Criterion, HasFlag, Not
 
 # A message being fetched: its sequence number, the message, and whether
@@ -46,7 +47,14 @@ async def open_session_mailbox(account: MailAccount, writeable: bool) -> Session
     """
     state = await account.store.open_mailbox(account.mailbox)
     uids = await account.store.list_uids(account.mailbox)
-    return SessionMailbox(account, state, uids, writeable)
+    upto = uids[-1] if uids else 0
+    # SELECT takes the messages no session has taken as \Recent; EXAMINE
+    # shows them recent without taking them.
+    if writeable:
+        above = account.recent.claim(account.mailbox, upto)
+    else:
+        above = account.recent.claimed(account.mailbox)
+    return SessionMailbox(account, state, uids, writeable, SessionRecent(above, upto))
 
 
 @implementer(imap4.IMailbox, imap4.ICloseableMailbox, imap4.ISearchableMailbox)
@@ -56,15 +64,22 @@ class SessionMailbox:
 
     @ivar uids: the UIDs the client knows, ascending.
     @ivar pending: UIDs deleted elsewhere, not yet announced.
+    @ivar recent: the UIDs that are C{\\Recent} in this session.
     """
 
     def __init__(
-        self, account: MailAccount, state: MailboxState, uids: list[int], writeable: bool
+        self,
+        account: MailAccount,
+        state: MailboxState,
+        uids: list[int],
+        writeable: bool,
+        recent: SessionRecent | None = None,
     ) -> None:
         self.account = account
         self.state = state
         self.uids = uids
         self.writeable = writeable
+        self.recent = recent or SessionRecent(0, 0)
         self.pending: set[int] = set()
         # Flags this session wrote: their echo from the hub is not news.
         self._written: set[tuple[int, frozenset[str]]] = set()
@@ -91,8 +106,7 @@ class SessionMailbox:
         return len(self.uids)
 
     def getRecentCount(self) -> int:
-        # \Recent belongs to one session; none is kept, so none is recent.
-        return 0
+        return self.recent.count(self.uids)
 
     def getUnseenCount(self) -> int:
         return self.state.unseen
@@ -131,8 +145,14 @@ class SessionMailbox:
         if event.kind is EventKind.ARRIVAL:
             if not self.uids or summary.uid > self.uids[-1]:
                 self.uids.append(summary.uid)
+                # The first selected session to hear of it takes it.
+                if (
+                    self.writeable
+                    and self.account.recent.claim(self.account.mailbox, summary.uid) < summary.uid
+                ):
+                    self.recent.arrivals.add(summary.uid)
                 for listener in self._listeners:
-                    listener.newMessages(len(self.uids), None)
+                    listener.newMessages(len(self.uids), self.getRecentCount())
         elif event.kind is EventKind.DELETION:
             if self._position(summary.uid) is not None and summary.uid not in self.pending:
                 self.pending.add(summary.uid)
@@ -142,7 +162,7 @@ class SessionMailbox:
             position = self._position(summary.uid)
             if position is None:
                 return
-            flags = Message(summary, b"").getFlags()
+            flags = self._message(summary).getFlags()
             written = (summary.uid, frozenset(flags))
             if written in self._written:
                 self._written.discard(written)
@@ -157,6 +177,12 @@ class SessionMailbox:
         """
         at = bisect_left(self.uids, uid)
         return at if at < len(self.uids) and self.uids[at] == uid else None
+
+    def _message(self, summary: MessageSummary, raw: bytes = b"") -> Message:
+        """
+        A message as this session sees it (C{\\Recent} or not).
+        """
+        return Message(summary, raw, summary.uid in self.recent)
 
     def take_pending(self) -> list[int]:
         """
@@ -196,7 +222,7 @@ class SessionMailbox:
                 self.account.mailbox, run[0][1], run[-1][1]
             ):
                 found[summary.uid] = summary
-        return [(seq, Message(found[uid], b""), False) for seq, uid in wanted if uid in found]
+        return [(seq, self._message(found[uid]), False) for seq, uid in wanted if uid in found]
 
     async def read_bodies(self, loaded: list[Loaded]) -> list[Loaded]:
         """
@@ -204,7 +230,7 @@ class SessionMailbox:
         """
         raws = await self.account.store.raws_by_id([m.summary.id for _, m, _ in loaded])
         return [
-            (seq, Message(message.summary, raws[message.summary.id]), seen)
+            (seq, self._message(message.summary, raws[message.summary.id]), seen)
             for seq, message, seen in loaded
             if message.summary.id in raws
         ]
@@ -221,7 +247,7 @@ class SessionMailbox:
             return loaded
         stored = await self._store(unseen, [SEEN], FlagMode.ADD)
         return [
-            (seq, Message(replace(message.summary, seen=True), message.raw), True)
+            (seq, self._message(replace(message.summary, seen=True), message.raw), True)
             if seq in stored and not message.summary.seen
             else (seq, message, seen)
             for seq, message, seen in loaded
@@ -234,7 +260,7 @@ class SessionMailbox:
 
         @raise tempmail.imap.search.BadSearch: if the keys are not valid.
         """
-        criterion = parse_search(query, self.uids)
+        criterion = parse_search(query, self.uids, self.recent.criterion())
         return Deferred.fromCoroutine(self._search(criterion))
 
     async def _search(self, criterion: Criterion, first_only: bool = False) -> list[int]:
@@ -284,7 +310,7 @@ class SessionMailbox:
                 partial(self._write_flags, list(seqs), normalised, mode)
             )
             for update in updates:
-                now = Message(update.summary, b"").getFlags()
+                now = self._message(update.summary).getFlags()
                 stored[seqs[update.summary.uid]] = now
                 if update.changed:
                     self._written.add((update.summary.uid, frozenset(now)))

@@ -20,6 +20,8 @@ from tempmail.flags import SEEN
 from tempmail.imap.sections import Entity
 from tempmail.models import MessageSummary
 
+RECENT = "\\Recent"
+
 
 @implementer(imap4.IMessagePart)
 class Part:
@@ -82,14 +84,17 @@ class Message(Part):
     A message of a mailbox, from its summary and its raw bytes.
     """
 
-    def __init__(self, summary: MessageSummary, raw: bytes) -> None:
+    def __init__(self, summary: MessageSummary, raw: bytes, recent: bool = False) -> None:
         """
         @param raw: the stored bytes; empty when only the summary was read
             (FLAGS, UID, INTERNALDATE and RFC822.SIZE need no more).
+        @param recent: whether the message is C{\\Recent} in the session
+            that reads it.
         """
         super().__init__(Entity(raw))
         self.summary = summary
         self.raw = raw
+        self.recent = recent
 
     def getUID(self) -> int:
         """
@@ -99,11 +104,14 @@ class Message(Part):
 
     def getFlags(self) -> list[str]:
         """
-        The stored flags, C{\\Seen} included.
+        The stored flags, C{\\Seen} included, and C{\\Recent} if the
+        message is recent in this session.
         """
         flags = list(self.summary.flags)
         if self.summary.seen and SEEN not in flags:
             flags.insert(0, SEEN)
+        if self.recent:
+            flags.append(RECENT)
         return flags
 
     def getInternalDate(self) -> str:

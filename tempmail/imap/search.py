@@ -16,7 +16,7 @@ from datetime import date
 
 from twisted.mail.imap4 import IllegalIdentifierError, MessageSet, parseIdList
 
-from tempmail.flags import InvalidFlag, normalise_flags
+from tempmail.flags import SEEN, InvalidFlag, normalise_flags
 from tempmail.imap.sequences import uid_ranges
 from tempmail.search import (
     NOTHING,
@@ -67,9 +67,6 @@ _DATE_KEYS = {
     b"SENTON": (DateField.SENT, DateRelation.ON),
     b"SENTSINCE": (DateField.SENT, DateRelation.SINCE),
 }
-# \Recent is never kept (no session sees a message first), so RECENT and
-# NEW match nothing and OLD matches everything.
-_CONSTANT_KEYS = {b"ALL": Everything(), b"OLD": Everything(), b"RECENT": NOTHING, b"NEW": NOTHING}
 
 
 class BadSearch(ValueError):
@@ -81,7 +78,10 @@ class BadSearch(ValueError):
 Token = bytes | list["Token"]
 
 
-def _string(token: Token) -> str:
+def _string(token: Token | None) -> str:
+    # Twisted reads the atom NIL as None; as a search string it is "NIL".
+    if token is None:
+        return "NIL"
     if not isinstance(token, bytes):
         raise BadSearch("a string was expected")
     try:
@@ -120,9 +120,10 @@ class _Reader:
     Reads search keys from Twisted's parsed tokens, one key at a time.
     """
 
-    def __init__(self, tokens: Sequence[Token], uids: Sequence[int]) -> None:
+    def __init__(self, tokens: Sequence[Token], uids: Sequence[int], recent: Criterion) -> None:
         self._tokens: Iterator[Token] = iter(tokens)
         self._uids = uids
+        self._recent = recent
 
     def _next(self) -> Token:
         try:
@@ -147,13 +148,21 @@ class _Reader:
 
     def _key(self, token: Token) -> Criterion:
         if isinstance(token, list):
-            keys = _Reader(token, self._uids).all()
+            keys = _Reader(token, self._uids, self._recent).all()
             if not keys:
                 raise BadSearch("an empty parenthesised group")
             return all_of(keys)
+        if not isinstance(token, bytes):
+            raise BadSearch("a search key was expected")
         key = token.upper()
-        if key in _CONSTANT_KEYS:
-            return _CONSTANT_KEYS[key]
+        if key == b"ALL":
+            return Everything()
+        if key == b"RECENT":
+            return self._recent
+        if key == b"OLD":
+            return Not(self._recent)
+        if key == b"NEW":
+            return all_of([self._recent, Not(HasFlag(SEEN))])
         if key in _FLAG_KEYS:
             flag, present = _FLAG_KEYS[key]
             return HasFlag(flag) if present else Not(HasFlag(flag))
@@ -184,15 +193,18 @@ class _Reader:
         raise BadSearch(f"unknown search key {key.decode('ascii', 'replace')}")
 
 
-def parse_search(tokens: Sequence[Token], uids: Sequence[int]) -> Criterion:
+def parse_search(
+    tokens: Sequence[Token], uids: Sequence[int], recent: Criterion = NOTHING
+) -> Criterion:
     """
     The criterion of a SEARCH command's keys.
 
     @param uids: the session's UIDs, ascending (sequence number I{n} is
         C{uids[n - 1]}).
+    @param recent: the messages C{\\Recent} in the session (C{RECENT}).
     @raise BadSearch: if the keys are not valid.
     """
-    keys = _Reader(tokens, uids).all()
+    keys = _Reader(tokens, uids, recent).all()
     if not keys:
         raise BadSearch("SEARCH needs at least one key")
     return all_of(keys)

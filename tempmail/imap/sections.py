@@ -20,6 +20,14 @@ from collections.abc import Iterable
 from functools import cached_property
 
 
+def unfold(value: str) -> str:
+    """
+    A header parameter's value folded across lines, as one line (RFC 5322
+    2.2.3: the line break goes, the space after it stays).
+    """
+    return re.sub(r"\r?\n(?=[ \t])", "", value)
+
+
 def _header_length(raw: bytes) -> int:
     """
     Where the body of C{raw} starts: after the blank line that ends its
@@ -38,8 +46,14 @@ class Entity:
     One MIME entity (a message or a part): its header and body bytes.
     """
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, in_digest: bool = False) -> None:
+        """
+        @param in_digest: whether the entity is a part of a
+            C{multipart/digest}, where a part without C{Content-Type} is a
+            C{message/rfc822} (RFC 2046 5.1.5), not C{text/plain}.
+        """
         self.raw = raw
+        self.in_digest = in_digest
         self._split = _header_length(raw)
 
     @property
@@ -61,7 +75,10 @@ class Entity:
         """
         The header parsed (values as sent, unfolded by the reader).
         """
-        return email.message_from_bytes(self.header, policy=email.policy.compat32)
+        parsed = email.message_from_bytes(self.header, policy=email.policy.compat32)
+        if self.in_digest:
+            parsed.set_default_type("message/rfc822")
+        return parsed
 
     @property
     def content_type(self) -> str:
@@ -86,7 +103,7 @@ class Entity:
         value = self.fields.get_param("boundary")
         if not isinstance(value, str) or not value:
             return None
-        return email.utils.collapse_rfc2231_value(value).encode("utf-8", "surrogateescape")
+        return unfold(email.utils.collapse_rfc2231_value(value)).encode("utf-8", "surrogateescape")
 
     @cached_property
     def parts(self) -> list[Entity]:
@@ -100,11 +117,12 @@ class Entity:
             rb"(?:^|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|$)", re.MULTILINE
         )
         body, start = self.body, None
+        digest = self.content_type == "multipart/digest"
         parts: list[Entity] = []
         position = 0
         while (found := delimiter.search(body, position)) is not None:
             if start is not None:
-                parts.append(Entity(body[start : found.start()]))
+                parts.append(Entity(body[start : found.start()], digest))
             if found.group(1):
                 return parts
             start = position = found.end()
@@ -112,7 +130,7 @@ class Entity:
             if body[found.end() - 1 : found.end()] == b"\n":
                 position = found.end() - 1
         if start is not None:
-            parts.append(Entity(body[start:]))
+            parts.append(Entity(body[start:], digest))
         return parts
 
     def enclosed(self) -> Entity:

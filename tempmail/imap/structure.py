@@ -8,18 +8,20 @@ give a single part without C{Content-Type} all-C{NIL} fields, mangle
 group addresses and report a missing From as C{((NIL NIL NIL))}.  Here a
 part without C{Content-Type} is C{text/plain; charset=us-ascii} in
 C{7BIT}, parameters are kept as sent, groups follow the RFC, and
-C{Sender} and C{Reply-To} default to C{From} as the RFC asks.
+C{Sender} and C{Reply-To} default to C{From} as the RFC asks.  An address
+written C{user@domain (Real Name)} has the comment as its name, and a
+source route (C{<@route:user@domain>}) is kept in the route field.
 """
 
 from __future__ import annotations
 
 import email.header
-import email.policy
 import email.utils
 import re
+from email import _header_value_parser as address_parser
 from email.message import Message as EmailMessage
 
-from tempmail.imap.sections import Entity
+from tempmail.imap.sections import Entity, unfold
 
 Item = None | int | str | bytes | list["Item"]
 
@@ -67,22 +69,32 @@ def _addresses(fields: EmailMessage, name: str) -> Item:
         return None
     raw = value.decode("utf-8", "replace")
     try:
-        header = email.policy.default.header_factory(name, raw)
-        groups = header.groups
+        # The header parser email.headerregistry itself uses: its tokens
+        # keep the comments and source routes that its Address drops.
+        address_list, _ = address_parser.get_address_list(raw)
+        return _address_items(address_list) or None
     except (ValueError, IndexError, TypeError, AttributeError):
         pairs = email.utils.getaddresses([raw])
         return [_address(display, address) for display, address in pairs if address] or None
+
+
+def _address_items(address_list: address_parser.AddressList) -> list[Item]:
     result: list[Item] = []
-    for group in groups:
-        if group.display_name is not None:
+    for address in address_list.addresses:
+        group = address[0] if isinstance(address[0], address_parser.Group) else None
+        if group is not None:
             result.append([None, None, group.display_name, None])
-        for address in group.addresses:
+        for mailbox in address.all_mailboxes:
+            # "user@domain (Real Name)": the comment is the name, as in
+            # RFC 822 (and as Dovecot reads it).
+            name = mailbox.display_name or next(iter(mailbox.comments), None)
+            route = ",".join("@" + hop for hop in mailbox.route or [])
             result.append(
-                [_ascii_name(address.display_name), None, address.username, address.domain or None]
+                [_ascii_name(name), route or None, mailbox.local_part, mailbox.domain or None]
             )
-        if group.display_name is not None:
+        if group is not None:
             result.append([None, None, None, None])
-    return result or None
+    return result
 
 
 def _address(display: str, address: str) -> Item:
@@ -118,7 +130,7 @@ def _params(fields: EmailMessage, header: str) -> Item:
     for key, value in found[1:]:
         if not key:
             continue
-        text = email.utils.collapse_rfc2231_value(value) if value else ""
+        text = unfold(email.utils.collapse_rfc2231_value(value)) if value else ""
         pairs += [key, text]
     return pairs or None
 
@@ -159,9 +171,12 @@ def body_structure(entity: Entity, extended: bool) -> Item:
         if extended:
             structure += [_params(fields, "content-type"), *_extension(fields)]
         return structure
-    params = _params(fields, "content-type") if declared else list(_DEFAULT_PARAMS)
-    if maintype == "text" and params is None and not declared:
-        params = list(_DEFAULT_PARAMS)
+    if declared:
+        params = _params(fields, "content-type")
+    else:
+        # The default type: text/plain; charset=us-ascii, or a digest's
+        # message/rfc822 (without parameters).
+        params = list(_DEFAULT_PARAMS) if maintype == "text" else None
     body = entity.body
     structure = [
         maintype,

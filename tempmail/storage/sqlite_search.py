@@ -3,11 +3,11 @@ IMAP SEARCH (and MCP's search) in SQL: a L{tempmail.search} criterion
 becomes one C{WHERE} clause over a mailbox's copies, run on one UID range
 at a time.
 
-Flags, dates, times received, sizes and UIDs are plain columns.  Headers
-and body text are matched on the stored raw bytes by two deterministic functions registered
-on each connection (L{register}), which decode them as
-L{tempmail.search} describes; SQLite calls them only for rows the rest of
-the clause has not already ruled out.
+Flags, times received, sizes and UIDs are plain columns.  Headers, the
+day the Date header names and body text are read from the stored raw
+bytes by deterministic functions registered on each connection
+(L{register}), which decode them as L{tempmail.search} describes; SQLite
+calls them only for rows the rest of the clause has not already ruled out.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from tempmail.search import (
     TextContains,
     UidIn,
     header_contains,
+    sent_day,
     text_contains,
 )
 from tempmail.storage.timestamps import to_micros
@@ -49,6 +50,12 @@ def register(connection: sqlite3.Connection) -> None:
         deterministic=True,
     )
     connection.create_function(
+        "tm_sent_day",
+        1,
+        lambda raw: _iso(sent_day(bytes(raw))),
+        deterministic=True,
+    )
+    connection.create_function(
         "tm_text_contains",
         3,
         lambda raw, text, headers: text_contains(bytes(raw), text, bool(headers)),
@@ -56,12 +63,25 @@ def register(connection: sqlite3.Connection) -> None:
     )
 
 
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
 def _day_start(day: date) -> int:
     return to_micros(datetime.combine(day, time(), tzinfo=UTC))
 
 
 def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
-    column = "mm.received_at" if criterion.field is DateField.RECEIVED else "m.date"
+    if criterion.field is DateField.SENT:
+        # The day as the header writes it, compared as ISO text (NULL,
+        # no readable Date header, matches nothing).
+        operator = {
+            DateRelation.BEFORE: "<",
+            DateRelation.ON: "=",
+            DateRelation.SINCE: ">=",
+        }[criterion.relation]
+        return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
+    column = "mm.received_at"
     start, end = _day_start(criterion.day), _day_start(criterion.day + timedelta(days=1))
     if criterion.relation is DateRelation.BEFORE:
         return f"{column} < ?", [start]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from twisted.internet.defer import Deferred, fail, succeed
 
@@ -44,6 +44,7 @@ from tempmail.search import (
     TextContains,
     UidIn,
     header_contains,
+    sent_day,
     text_contains,
 )
 from tempmail.testing._state import MemoryState, write
@@ -281,10 +282,12 @@ class MemoryMessages(MemoryState):
             case TextContains(text=text, headers=headers):
                 return text_contains(self._raw[summary.id], text, headers)
             case DateIs(field=field, relation=relation, day=day):
-                when = summary.received_at if field is DateField.RECEIVED else copy.date
-                if when is None:
+                if field is DateField.RECEIVED:
+                    on: date | None = summary.received_at.astimezone(UTC).date()
+                else:
+                    on = sent_day(self._raw[summary.id])
+                if on is None:
                     return False
-                on = when.astimezone(UTC).date()
                 if relation is DateRelation.BEFORE:
                     return on < day
                 return on == day if relation is DateRelation.ON else on >= day
