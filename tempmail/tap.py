@@ -45,7 +45,6 @@ from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
-from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.threads import ThreadedPasswordHasher, WorkerPool
 from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
 
@@ -320,16 +319,6 @@ def _mcp_sessions_ender(mcp: McpServer) -> Callable[[], Deferred[None]]:
     return end
 
 
-def _spool_directory(location: StoreLocation) -> str | None:
-    """
-    Spool large SMTP messages beside the SQLite file (the data directory);
-    for an in-memory database, in the system's temporary directory.
-    """
-    if location.scheme != "sqlite" or location.target == MEMORY:
-        return None
-    return os.path.dirname(os.path.abspath(location.target))
-
-
 def _smtp_service(
     settings: Settings, store: IMailStore, parse_workers: WorkerPool, reactor: Any
 ) -> ListeningService:
@@ -351,7 +340,7 @@ def _smtp_service(
         limits,
         reactor,
         settings.smtp_max_connections,
-        spool_directory=_spool_directory(settings.database_url),
+        spool_directory=settings.database_url.data_directory,
     )
     return ListeningService(
         "smtp",

@@ -45,7 +45,14 @@ def granted_mailbox(cursor: Any, grant: MailboxGrant) -> int | None:
 
     @raise LockChanged: if it is not.
     """
-    cursor.execute("SELECT id, lock_version FROM mailboxes WHERE address = ?", (grant.mailbox,))
+    # An update that changes nothing, rather than a read, so that on a
+    # database server the row stays locked until the write commits: a claim
+    # on another node cannot slip in between this check and the write.
+    cursor.execute(
+        "UPDATE mailboxes SET lock_version = lock_version WHERE address = ? "
+        "RETURNING id, lock_version",
+        (grant.mailbox,),
+    )
     row = cursor.fetchone()
     version = 0 if row is None else int(row[1])
     if grant.lock_version is not None and version != grant.lock_version:
