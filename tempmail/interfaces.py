@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
 
 from tempmail.events import MailEvent
@@ -436,6 +437,21 @@ class IFailureLimiter(Interface):
     def record_success(keys: Sequence[str]) -> Deferred[None]:
         """
         Forget the failures counted against C{keys}.
+        """
+
+
+class ISharedFailureLimits(Interface):
+    """
+    A store whose database can keep the failure limiter, so that every
+    node on it limits guesses together (a server database).
+    """
+
+    def failure_limiter(
+        clock: IReactorTime, free_failures: int, max_delay: float
+    ) -> IFailureLimiter:
+        """
+        A limiter in this store's database, counting as
+        L{tempmail.ratelimit.MemoryFailureLimiter} does.
         """
 
 

@@ -35,7 +35,7 @@ from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
-from tempmail.interfaces import IMailStore, StorageUnavailable
+from tempmail.interfaces import IMailStore, ISharedFailureLimits, StorageUnavailable
 from tempmail.logs import make_observer
 from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
 from tempmail.parsing import parse_message
@@ -179,6 +179,7 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     parse_workers = WorkerPool("parsing", settings.parse_threads, reactor)
     parse_workers.setServiceParent(daemon)
     hub = EventHub(clock)
+    shared_limits = ISharedFailureLimits(store, None)
     # Everything above storage writes through this, so every change that
     # commits is announced on the hub.
     store = PublishingMailStore(store, hub)
@@ -212,8 +213,16 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
 
     _smtp_service(settings, store, parse_workers, reactor).setServiceParent(daemon)
 
-    limiter = MemoryFailureLimiter(
-        clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+    # A server database keeps the limiter, so every node on it counts the
+    # same guesses.
+    limiter = (
+        MemoryFailureLimiter(
+            clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+        )
+        if shared_limits is None
+        else shared_limits.failure_limiter(
+            clock, settings.auth_failure_limit, settings.auth_max_delay
+        )
     )
     access = MailboxAccess(
         store,

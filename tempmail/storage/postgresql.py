@@ -31,7 +31,12 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from tempmail.interfaces import IMailStore, StorageUnavailable
+from tempmail.interfaces import (
+    IFailureLimiter,
+    IMailStore,
+    ISharedFailureLimits,
+    StorageUnavailable,
+)
 from tempmail.models import DeliveredCopy, IncomingMessage
 from tempmail.search import Criterion
 from tempmail.storage import postgresql_search
@@ -39,6 +44,7 @@ from tempmail.storage import sqlite_messages as messages
 from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.group_commit import GroupCommit
 from tempmail.storage.location import StoreLocation
+from tempmail.storage.postgresql_limiter import PostgreSQLFailureLimiter
 from tempmail.storage.postgresql_schema import current_version, migrate
 from tempmail.storage.sql_store import SQLMailStore
 
@@ -124,7 +130,7 @@ def connect(url: str) -> Any:
         raise StorageUnavailable(str(e).strip()) from None
 
 
-@implementer(IMailStore)
+@implementer(IMailStore, ISharedFailureLimits)
 class PostgreSQLMailStore(SQLMailStore):
     """
     L{IMailStore} on a PostgreSQL database that several nodes may share.
@@ -201,6 +207,13 @@ class PostgreSQLMailStore(SQLMailStore):
         self, mailbox: str, criterion: Criterion, first: int, last: int
     ) -> Deferred[list[int]]:
         return self._run(postgresql_search.search_uids, mailbox, criterion, first, last)
+
+    def failure_limiter(
+        self, clock: IReactorTime, free_failures: int, max_delay: float
+    ) -> IFailureLimiter:
+        return PostgreSQLFailureLimiter(
+            self._run, clock, free_failures=free_failures, max_delay=max_delay
+        )
 
     def check_health(self) -> Deferred[None]:
         return self._run(messages.ping)
