@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
+from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
@@ -452,6 +454,21 @@ class ISharedFailureLimits(Interface):
         """
         A limiter in this store's database, counting as
         L{tempmail.ratelimit.MemoryFailureLimiter} does.
+        """
+
+
+class IEventSource(Interface):
+    """
+    A store that records each change's events in its own database, in the
+    transaction of the change, for every node on it.  Its events reach the
+    hub from the database (each once, in commit order, whichever node made
+    the change), so it is not wrapped in
+    L{tempmail.publishing.PublishingMailStore}.
+    """
+
+    def event_feed(hub: IEventHub, reactor: Any) -> IService:
+        """
+        A service that feeds C{hub} with every event while it runs.
         """
 
 

@@ -35,7 +35,12 @@ from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
-from tempmail.interfaces import IMailStore, ISharedFailureLimits, StorageUnavailable
+from tempmail.interfaces import (
+    IEventSource,
+    IMailStore,
+    ISharedFailureLimits,
+    StorageUnavailable,
+)
 from tempmail.logs import make_observer
 from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
 from tempmail.parsing import parse_message
@@ -180,9 +185,14 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     parse_workers.setServiceParent(daemon)
     hub = EventHub(clock)
     shared_limits = ISharedFailureLimits(store, None)
-    # Everything above storage writes through this, so every change that
-    # commits is announced on the hub.
-    store = PublishingMailStore(store, hub)
+    events = IEventSource(store, None)
+    if events is None:
+        # Everything above storage writes through this, so every change that
+        # commits is announced on the hub.
+        store = PublishingMailStore(store, hub)
+    else:
+        # The database announces every change, this node's and the others'.
+        events.event_feed(hub, reactor).setServiceParent(daemon)
 
     checker = TargetChecker(allow_private=settings.webhook_allow_private)
     sender = WebhookSender(clock, checker, pinned_client(reactor), settings.webhook_timeout)

@@ -13,10 +13,14 @@ from datetime import timedelta
 import psycopg2
 import pytest
 import pytest_twisted
-from twisted.internet.defer import DeferredList, gatherResults
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred, succeed
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
+from tempmail.events import EventKind, MailEvent
+from tempmail.flags import FlagMode
+from tempmail.hub import EventHub
 from tempmail.interfaces import ISharedFailureLimits, LockChanged, StorageUnavailable
 from tempmail.models import TokenGrant
 from tempmail.storage import SchemaError, StoreLocation, open_store
@@ -209,3 +213,94 @@ async def test_a_newer_schema_is_refused(postgres_url: str, store_clock: Clock) 
     _execute(postgres_url, "UPDATE schema_version SET version = 99")
     with pytest.raises(SchemaError, match="schema version 99, newer"):
         open_store(StoreLocation("postgresql", postgres_url), store_clock)
+
+
+class Heard:
+    """The events one node's hub passed on, and a wait for the n-th."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self.events: list[MailEvent] = []
+        self._waiting: list[tuple[int, Deferred[None]]] = []
+        self.subscription = hub.subscribe(None, self._heard)
+
+    def _heard(self, event: MailEvent) -> None:
+        self.events.append(event)
+        for count, d in list(self._waiting):
+            if len(self.events) >= count:
+                self._waiting.remove((count, d))
+                d.callback(None)
+
+    def until(self, count: int, timeout: float = 10) -> Deferred[None]:
+        if len(self.events) >= count:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append((count, d))
+        return d.addTimeout(timeout, reactor)
+
+
+@pytest.fixture
+def fed(nodes: list[PostgreSQLMailStore]) -> Iterator[list[Heard]]:
+    """
+    One hub per node, fed by the node's event listener.
+    """
+    feeds, heard = [], []
+    for store in nodes:
+        hub = EventHub(reactor)
+        heard.append(Heard(hub))
+        feed = store.event_feed(hub, reactor)
+        feed.startService()
+        feeds.append(feed)
+    try:
+        # Each listener has read where the log stands before the test acts.
+        pytest_twisted.blockon(gatherResults([f.listening() for f in feeds]))
+        yield heard
+    finally:
+        for h in heard:
+            h.subscription.cancel()
+        pytest_twisted.blockon(gatherResults([maybeDeferred(f.stopService) for f in feeds]))
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_node_hears_each_change_once_in_commit_order(
+    nodes: list[PostgreSQLMailStore], fed: list[Heard]
+) -> None:
+    sent = [nodes[n % 3].deliver(incoming("live@x.test")) for n in range(60)]
+    await gatherResults(sent)
+    await gatherResults([h.until(60) for h in fed])
+    for heard in fed:
+        assert [e.kind for e in heard.events] == [EventKind.ARRIVAL] * 60
+        assert [e.summary.uid for e in heard.events if e.summary] == list(range(1, 61))
+    # A flag set on one node, a claim on another: every node hears both.
+    await nodes[1].store_flags(open_grant("live@x.test"), [3], frozenset({"\\Seen"}), FlagMode.ADD)
+    await nodes[2].claim_mailbox("live@x.test", "h", TokenGrant("t", LATER))
+    await gatherResults([h.until(63) for h in fed])
+    for heard in fed:
+        kinds = [e.kind for e in heard.events[60:]]
+        assert kinds == [EventKind.FLAGS_CHANGED, EventKind.READ, EventKind.LOCK_CHANGED]
+        assert len(heard.events) == 63
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_listener_that_lost_its_connection_catches_up(
+    postgres_url: str,
+    nodes: list[PostgreSQLMailStore],
+    fed: list[Heard],
+    logged_errors: LoggedErrors,
+) -> None:
+    _execute(
+        postgres_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    # Delivered while the listeners reconnect: their notifications are gone.
+    for _ in range(5):
+        while True:
+            try:
+                await nodes[0].deliver(incoming("gap@x.test"))
+                break
+            except StorageUnavailable:
+                continue
+    await gatherResults([h.until(5) for h in fed])
+    for heard in fed:
+        assert [e.summary.uid for e in heard.events if e.summary] == [1, 2, 3, 4, 5]
+    logged_errors.take()

@@ -31,7 +31,11 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from tempmail import publishing
+from tempmail.events import MailEvent
 from tempmail.interfaces import (
+    IEventHub,
+    IEventSource,
     IFailureLimiter,
     IMailStore,
     ISharedFailureLimits,
@@ -44,9 +48,10 @@ from tempmail.storage import sqlite_messages as messages
 from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.group_commit import GroupCommit
 from tempmail.storage.location import StoreLocation
+from tempmail.storage.postgresql_events import EventFeed, write_events
 from tempmail.storage.postgresql_limiter import PostgreSQLFailureLimiter
 from tempmail.storage.postgresql_schema import current_version, migrate
-from tempmail.storage.sql_store import SQLMailStore
+from tempmail.storage.sql_store import Announce, SQLMailStore
 
 T = TypeVar("T")
 
@@ -130,7 +135,7 @@ def connect(url: str) -> Any:
         raise StorageUnavailable(str(e).strip()) from None
 
 
-@implementer(IMailStore, ISharedFailureLimits)
+@implementer(IMailStore, ISharedFailureLimits, IEventSource)
 class PostgreSQLMailStore(SQLMailStore):
     """
     L{IMailStore} on a PostgreSQL database that several nodes may share.
@@ -175,11 +180,26 @@ class PostgreSQLMailStore(SQLMailStore):
             self._deliver_batch
         )
 
-    def _run(self, work: Callable[..., T], *args: Any, write: bool = False) -> Deferred[T]:
+    def _run(
+        self,
+        work: Callable[..., T],
+        *args: Any,
+        write: bool = False,
+        announce: Announce[T] | None = None,
+    ) -> Deferred[T]:
+        now_us = self._now_us()
+
         def transaction(cursor: Any, *args: Any) -> T:
             if write and work is not messages.deliver_all:
                 self._hooked.forget()
-            return work(QmarkCursor(cursor), *args)
+            qmark = QmarkCursor(cursor)
+            result = work(qmark, *args)
+            # The events go in with the change, so every node hears of it
+            # exactly when it commits.
+            events = [] if announce is None else announce(result)
+            if events:
+                write_events(qmark, events, now_us)
+            return result
 
         d: Deferred[T] = self._pool.runInteraction(transaction, *args)
         d.addErrback(_interaction_failed)
@@ -194,13 +214,23 @@ class PostgreSQLMailStore(SQLMailStore):
     def _deliver_batch(
         self, batch: Sequence[IncomingMessage]
     ) -> Deferred[list[list[DeliveredCopy]]]:
+        messages_in = list(batch)
+
+        def arrivals(filed: list[list[DeliveredCopy]]) -> list[MailEvent]:
+            return [
+                event
+                for message, copies in zip(messages_in, filed, strict=True)
+                for event in publishing.arrivals(message, copies)
+            ]
+
         return self._run(
             messages.deliver_all,
-            list(batch),
+            messages_in,
             self._now_us(),
             self._hooked,
             False,
             write=True,
+            announce=arrivals,
         )
 
     def search_uids(
@@ -214,6 +244,9 @@ class PostgreSQLMailStore(SQLMailStore):
         return PostgreSQLFailureLimiter(
             self._run, clock, free_failures=free_failures, max_delay=max_delay
         )
+
+    def event_feed(self, hub: IEventHub, reactor: Any) -> EventFeed:
+        return EventFeed(self.url, self._run, hub, reactor, connect)
 
     def check_health(self) -> Deferred[None]:
         return self._run(messages.ping)

@@ -119,6 +119,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX failure_limits_by_age ON failure_limits (last_failure);
     """,
+    # 3: the events every node reads (see postgresql_events.py).
+    """
+    CREATE TABLE mail_events (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX mail_events_by_age ON mail_events (at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
+from tempmail import publishing
+from tempmail.events import DeletionReason, MailEvent
 from tempmail.flags import FlagMode
 from tempmail.models import (
     AttachmentContent,
@@ -42,6 +44,12 @@ from tempmail.storage.timestamps import to_micros
 from tempmail.times import clock_now
 
 T = TypeVar("T")
+# The events an operation's result makes true.
+Announce = Callable[[T], list[MailEvent]]
+
+
+def _deleted(reason: DeletionReason) -> Announce[list[MessageSummary]]:
+    return lambda summaries: publishing.deletions(summaries, reason)
 
 
 class SQLMailStore:
@@ -55,11 +63,21 @@ class SQLMailStore:
     _hooked: webhooks.HookedMailboxes
     _deliveries: GroupCommit[IncomingMessage, list[DeliveredCopy]]
 
-    def _run(self, work: Callable[..., T], *args: Any, write: bool = False) -> Deferred[T]:
+    def _run(
+        self,
+        work: Callable[..., T],
+        *args: Any,
+        write: bool = False,
+        announce: Announce[T] | None = None,
+    ) -> Deferred[T]:
         """
         Run C{work(cursor, *args)} in one transaction.
 
         @param write: whether C{work} writes.
+        @param announce: the events C{work}'s result makes true (see
+            L{tempmail.publishing}), for a backend that records them in
+            the same transaction for every node; a backend whose events are
+            published by L{tempmail.publishing.PublishingMailStore} ignores it.
         """
         raise NotImplementedError
 
@@ -89,21 +107,54 @@ class SQLMailStore:
         return self._run(messages.mailbox_of, id)
 
     def set_seen(self, grant: MailboxGrant, id: str, seen: bool) -> Deferred[FlagUpdate | None]:
-        return self._run(sqlite_flags.set_seen, grant, id, seen, self._now_us(), write=True)
+        return self._run(
+            sqlite_flags.set_seen,
+            grant,
+            id,
+            seen,
+            self._now_us(),
+            write=True,
+            announce=lambda update: publishing.flag_changes([update]),
+        )
 
     def delete_message(self, grant: MailboxGrant, id: str) -> Deferred[MessageSummary | None]:
-        return self._run(messages.delete_message, grant, id, self._now_us(), write=True)
+        return self._run(
+            messages.delete_message,
+            grant,
+            id,
+            self._now_us(),
+            write=True,
+            announce=lambda s: publishing.deletions([s] if s else [], DeletionReason.DELETED),
+        )
 
     def empty_mailbox(self, grant: MailboxGrant) -> Deferred[list[MessageSummary]]:
-        return self._run(messages.empty_mailbox, grant, self._now_us(), write=True)
+        return self._run(
+            messages.empty_mailbox,
+            grant,
+            self._now_us(),
+            write=True,
+            announce=_deleted(DeletionReason.DELETED),
+        )
 
     def expire_messages(self, older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
         return self._run(
-            messages.expire_messages, to_micros(older_than), limit, self._now_us(), write=True
+            messages.expire_messages,
+            to_micros(older_than),
+            limit,
+            self._now_us(),
+            write=True,
+            announce=_deleted(DeletionReason.RETENTION),
         )
 
     def trim_mailboxes(self, keep: int, limit: int) -> Deferred[list[MessageSummary]]:
-        return self._run(messages.trim_mailboxes, keep, limit, self._now_us(), write=True)
+        return self._run(
+            messages.trim_mailboxes,
+            keep,
+            limit,
+            self._now_us(),
+            write=True,
+            announce=_deleted(DeletionReason.RETENTION),
+        )
 
     def open_mailbox(self, mailbox: str) -> Deferred[MailboxState]:
         return self._run(sqlite_flags.open_mailbox, mailbox, self._now_us(), write=True)
@@ -128,14 +179,28 @@ class SQLMailStore:
         self, grant: MailboxGrant, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
     ) -> Deferred[list[FlagUpdate]]:
         return self._run(
-            sqlite_flags.store_flags, grant, list(uids), flags, mode, self._now_us(), write=True
+            sqlite_flags.store_flags,
+            grant,
+            list(uids),
+            flags,
+            mode,
+            self._now_us(),
+            write=True,
+            announce=publishing.flag_changes,
         )
 
     def expunge(
         self, grant: MailboxGrant, uids: Sequence[int] | None = None
     ) -> Deferred[list[MessageSummary]]:
         chosen = None if uids is None else list(uids)
-        return self._run(sqlite_flags.expunge, grant, chosen, self._now_us(), write=True)
+        return self._run(
+            sqlite_flags.expunge,
+            grant,
+            chosen,
+            self._now_us(),
+            write=True,
+            announce=_deleted(DeletionReason.EXPUNGED),
+        )
 
     # Locks
 
@@ -150,6 +215,7 @@ class SQLMailStore:
             token,
             self._now_us(),
             write=True,
+            announce=lambda changed: publishing.lock_change(changed, mailbox),
         )
 
     def change_password(
@@ -162,10 +228,16 @@ class SQLMailStore:
             token,
             self._now_us(),
             write=True,
+            announce=lambda changed: publishing.lock_change(changed, mailbox),
         )
 
     def release_mailbox(self, mailbox: str) -> Deferred[bool]:
-        return self._run(sqlite_claims.release_mailbox, mailbox, write=True)
+        return self._run(
+            sqlite_claims.release_mailbox,
+            mailbox,
+            write=True,
+            announce=lambda changed: publishing.lock_change(changed, mailbox),
+        )
 
     def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
         return self._run(sqlite_claims.add_token, mailbox, token, self._now_us(), write=True)

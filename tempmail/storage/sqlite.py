@@ -37,7 +37,7 @@ from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.group_commit import GroupCommit
 from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.storage.schema import current_version, migrate
-from tempmail.storage.sql_store import SQLMailStore
+from tempmail.storage.sql_store import Announce, SQLMailStore
 
 T = TypeVar("T")
 
@@ -146,9 +146,17 @@ class SQLiteMailStore(SQLMailStore):
             cp_openfun=_configure,
         )
 
-    def _run(self, work: Callable[..., T], *args: Any, write: bool = False) -> Deferred[T]:
+    def _run(
+        self,
+        work: Callable[..., T],
+        *args: Any,
+        write: bool = False,
+        announce: Announce[T] | None = None,
+    ) -> Deferred[T]:
         """
         Run C{work(cursor, *args)} in one transaction in the pool thread.
+        (Events are published after the commit by the publishing wrapper,
+        so C{announce} is not needed here.)
         """
 
         def transaction(cursor: Any, *args: Any) -> T:
