@@ -117,9 +117,16 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
+def one_line(error: BaseException) -> str:
+    """
+    An error's message on one line (libpq's span several), or its type.
+    """
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def _interaction_failed(failure: Failure) -> Failure:
     if is_transient(failure.value):
-        raise StorageUnavailable(str(failure.value).strip() or type(failure.value).__name__)
+        raise StorageUnavailable(one_line(failure.value))
     return failure
 
 
@@ -132,7 +139,7 @@ def connect(url: str) -> Any:
     try:
         return psycopg2.connect(url, connect_timeout=CONNECT_TIMEOUT, application_name="tempmail")
     except psycopg2.Error as e:
-        raise StorageUnavailable(str(e).strip()) from None
+        raise StorageUnavailable(one_line(e)) from None
 
 
 @implementer(IMailStore, ISharedFailureLimits, IEventSource)
@@ -158,7 +165,7 @@ class PostgreSQLMailStore(SQLMailStore):
                 current_version(cursor)
             migrate(connection)
         except psycopg2.Error as e:
-            raise StorageUnavailable(str(e).strip()) from None
+            raise StorageUnavailable(one_line(e)) from None
         finally:
             connection.close()
         self._pool = adbapi.ConnectionPool(
