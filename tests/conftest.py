@@ -28,8 +28,8 @@ from tempmail.interfaces import IMailStore  # noqa: E402
 from tempmail.publishing import PublishingMailStore  # noqa: E402
 from tempmail.storage import StoreLocation, open_store  # noqa: E402
 from tempmail.testing import MemoryMailStore  # noqa: E402
+from tempmail.testing.postgres import PostgresServer, available, throwaway_server  # noqa: E402
 from tests.daemon import DaemonFactory  # noqa: E402
-from tests.postgres import PostgresServer, available, throwaway_server  # noqa: E402
 from tests.support import T0  # noqa: E402
 
 

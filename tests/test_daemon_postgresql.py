@@ -19,10 +19,10 @@ from typing import Any
 import psycopg2
 import pytest
 
+from tempmail.testing.postgres import throwaway_server
 from tests.daemon import Daemon, DaemonFactory
 from tests.mcp_client import MCP_SETTINGS, mcp_url
 from tests.mcp_client import connect as mcp_connect
-from tests.postgres import throwaway_server
 from tests.receiver import running_receiver
 from tests.test_daemon_mcp import structured
 from tests.test_daemon_websocket import PASSWORD, close_code, frame, send, socket

@@ -1,5 +1,5 @@
 """
-A throwaway PostgreSQL server for the tests, from Debian's C{postgresql}
+A throwaway PostgreSQL server for the tests and the benches, from Debian's C{postgresql}
 package: C{initdb} in a temporary directory (as the C{postgres} user when
 run as root, since PostgreSQL refuses to run as root), listening on a free
 port on 127.0.0.1 with a socket directory of its own, stopped at the end.
@@ -48,11 +48,12 @@ class PostgresServer:
     A PostgreSQL server the tests may create databases on.
 
     @ivar dsn: the URL of its maintenance database.
+    @ivar data: its data directory, if it is a server of our own.
     """
 
     def __init__(self, dsn: str, data: Path | None = None, bindir: Path | None = None) -> None:
         self.dsn = dsn
-        self._data = data
+        self.data = data
         self._bindir = bindir
 
     def url_of(self, database: str) -> str:
@@ -81,8 +82,8 @@ class PostgresServer:
         self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def _pg_ctl(self, *args: str) -> None:
-        assert self._bindir is not None and self._data is not None
-        _as_postgres([str(self._bindir / "pg_ctl"), "-D", str(self._data), "-w", *args])
+        assert self._bindir is not None and self.data is not None
+        _as_postgres([str(self._bindir / "pg_ctl"), "-D", str(self.data), "-w", *args])
 
     def stop(self) -> None:
         """Stop the server (a server of our own only), as a fast shutdown."""
@@ -90,8 +91,8 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server again after L{stop}."""
-        assert self._data is not None
-        self._pg_ctl("-l", str(self._data / "log"), "start")
+        assert self.data is not None
+        self._pg_ctl("-l", str(self.data / "log"), "start")
 
 
 def _as_postgres(command: list[str]) -> None:
@@ -101,10 +102,13 @@ def _as_postgres(command: list[str]) -> None:
 
 
 @contextmanager
-def throwaway_server() -> Iterator[PostgresServer]:
+def throwaway_server(fsync: bool = False) -> Iterator[PostgresServer]:
     """
     A server of our own for the length of the block, or the one
     C{TEMPMAIL_TEST_POSTGRES} names.
+
+    @param fsync: whether our own server syncs its writes to disk (for
+        the benches; the tests need no durability across power loss).
     """
     existing = os.environ.get(ENVIRONMENT)
     if existing:
@@ -123,10 +127,10 @@ def throwaway_server() -> Iterator[PostgresServer]:
         [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
     )
     with open(data / "postgresql.conf", "a") as conf:
-        # A test server: no need to survive power loss, so skip the syncs.
         conf.write(
             f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
-            f"unix_socket_directories = '{sockets}'\nfsync = off\nmax_connections = 200\n"
+            f"unix_socket_directories = '{sockets}'\nfsync = {'on' if fsync else 'off'}\n"
+            "max_connections = 200\n"
         )
     server = PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/postgres", data, bindir)
     server.start()
