@@ -68,6 +68,17 @@ def test_every_door_on_one_node_hears_mail_sent_to_another(
             assert imap.readline() == b"* 1 EXISTS\r\n"
             imap.send(b"DONE\r\n")
             assert imap.readline() == b"i1 OK IDLE terminated\r\n"
+            # A flag set over IMAP on B reaches a socket on A.
+            with socket(a, "bob") as on_a:
+                assert frame(on_a)["type"] == "Connected"
+                assert imap.store("1", "+FLAGS", "(\\Flagged)")[0] == "OK"
+                flags = frame(on_a)
+                assert (flags["type"], flags["id"], flags["flags"]) == (
+                    "EmailFlags",
+                    id,
+                    ["\\Flagged"],
+                )
+            assert frame(ws)["type"] == "EmailFlags"
             # Read on A: B's socket hears it.
             assert a.http("GET", f"/api/email/{id}").status == 200
             assert frame(ws)["type"] == "EmailFlags"
@@ -157,6 +168,24 @@ def test_each_arrival_reaches_the_webhook_once_while_a_node_is_killed(
     # A repeat is only an attempt the killed node may have made unrecorded.
     repeats = len(receiver.requests) - len(deliveries)
     assert repeats <= 10, repeats
+
+
+def test_retention_on_three_nodes_deletes_and_announces_each_message_once(
+    daemon: DaemonFactory, postgres_url: str
+) -> None:
+    # 0.0003 hours is about a second; every node sweeps five times a second.
+    settings = {"EMAIL_RETENTION_HOURS": "0.0003", "RETENTION_INTERVAL": "0.2s"}
+    servers = nodes(daemon, postgres_url, 3, settings)
+    with socket(servers[0], "short") as ws:
+        assert frame(ws)["type"] == "Connected"
+        sent = [send(servers[n % 3], "short@tempmail.local", f"m{n}") for n in range(30)]
+        frames = [frame(ws) for _ in range(60)]
+        # Nothing more comes: a second announcement of a deletion would.
+        probe = send(servers[1], "short@tempmail.local", "probe")
+        assert frame(ws)["id"] == probe
+    arrivals = [f["id"] for f in frames if f["type"] == "Email"]
+    deletions = [f["id"] for f in frames if f["type"] == "EmailDeleted"]
+    assert sorted(arrivals) == sorted(deletions) == sorted(sent)
 
 
 class Sender(threading.Thread):
