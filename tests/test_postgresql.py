@@ -304,3 +304,18 @@ async def test_a_listener_that_lost_its_connection_catches_up(
     for heard in fed:
         assert [e.summary.uid for e in heard.events if e.summary] == [1, 2, 3, 4, 5]
     logged_errors.take()
+
+
+@pytest_twisted.ensureDeferred
+async def test_deleting_the_last_copies_on_two_nodes_at_once_leaves_no_body(
+    postgres_url: str, nodes: list[PostgreSQLMailStore]
+) -> None:
+    for _ in range(20):
+        first, second = await nodes[0].deliver(incoming("one@x.test", "two@x.test"))
+        await gatherResults(
+            [
+                nodes[1].delete_message(open_grant("one@x.test"), first.id),
+                nodes[2].delete_message(open_grant("two@x.test"), second.id),
+            ]
+        )
+    assert _execute(postgres_url, "SELECT count(*) FROM messages") == [(0,)]

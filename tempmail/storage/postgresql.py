@@ -74,7 +74,12 @@ def translate(sql: str) -> str:
 class QmarkCursor:
     """
     A psycopg2 cursor (or adbapi transaction) that takes SQLite's SQL.
+
+    @cvar locks_rows: PostgreSQL locks rows, not the database: the shared
+        SQL locks what it must (L{sqlite_mailboxes.lock_rows}).
     """
+
+    locks_rows = True
 
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor

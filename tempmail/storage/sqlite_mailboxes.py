@@ -5,6 +5,7 @@ a mailbox on first use, and the lock check that guards a write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tempmail.interfaces import LockChanged
@@ -25,6 +26,24 @@ def ensure_mailbox(cursor: Any, address: str, now_us: int) -> int:
         (address, now_us // 1_000_000, now_us),
     )
     return int(cursor.fetchone()[0])
+
+
+def lock_rows(cursor: Any, table: str, ids: Sequence[int]) -> None:
+    """
+    Lock these rows until the commit, on a connection that locks rows (a
+    cursor with C{locks_rows}, such as PostgreSQL's); SQLite's write
+    transaction holds the whole database already.  In id order, so two
+    transactions never wait for each other in a circle.
+    """
+    if not getattr(cursor, "locks_rows", False):
+        return
+    for part in range(0, len(ids), 500):
+        chunk = sorted(ids)[part : part + 500]
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE id IN ({','.join('?' * len(chunk))}) "
+            "ORDER BY id FOR UPDATE",
+            chunk,
+        )
 
 
 def lock_state(cursor: Any, mailbox: str) -> LockState:

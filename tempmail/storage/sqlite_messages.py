@@ -26,7 +26,7 @@ from tempmail.models import (
     StoredMessage,
 )
 from tempmail.parsing import read_content
-from tempmail.storage.sqlite_mailboxes import granted_mailbox
+from tempmail.storage.sqlite_mailboxes import granted_mailbox, lock_rows
 from tempmail.storage.sqlite_webhooks import HookedMailboxes, write_outbox
 from tempmail.storage.timestamps import from_micros, to_micros
 
@@ -301,6 +301,11 @@ def delete_copies(
         )
         rows.extend(cursor.fetchall())
     rows.sort(key=lambda row: (row[5], row[2]))
+    bodies = sorted({row[SUMMARY_WIDTH] for row in rows})
+    # On a database server, two transactions deleting the last two copies
+    # of one message would each see the other's copy and keep the body:
+    # locking the bodies first makes the second wait for the first.
+    lock_rows(cursor, "messages", bodies)
     # Only the copies this transaction deleted count: on a database server
     # another node may have deleted some since they were read, and each
     # deletion is announced by the one that made it.
@@ -315,7 +320,7 @@ def delete_copies(
     cursor.executemany(
         "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
         "(SELECT 1 FROM mailbox_messages WHERE message_id = ?)",
-        [(row_id, row_id) for row_id in sorted({row[SUMMARY_WIDTH] for row in rows})],
+        [(row_id, row_id) for row_id in bodies],
     )
     deleted = [summary(row) for row in rows]
     write_outbox(cursor, [outbox.deletion(s, reason) for s in deleted], now_us)
