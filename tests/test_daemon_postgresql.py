@@ -87,6 +87,10 @@ def test_every_door_on_one_node_hears_mail_sent_to_another(
             claimed = a.send_json("POST", "/api/mailbox/bob/claim", {"password": PASSWORD})
             assert claimed.status == 200, claimed.body
             assert close_code(ws) == 4001
+            # ...and ends B's IMAP session, which logged in without a
+            # password (after the untagged FETCH of the read on A).
+            assert imap.readline() == b"* 1 FETCH (FLAGS (\\Seen \\Flagged))\r\n"
+            assert imap.readline().startswith(b"* BYE")
         assert b.http("GET", "/api/emails/bob").status == 401
     finally:
         imap.shutdown()
