@@ -283,7 +283,8 @@ class EventFeed(Service):
             reader.close()
 
     def _schedule_retry(self) -> None:
-        if not self.running:
+        pending = self._pending_retry
+        if not self.running or (pending is not None and pending.active()):
             return
         self._pending_retry = self._reactor.callLater(self._retry, self._open)
         self._retry = min(self._retry * 2, MAX_RETRY)
