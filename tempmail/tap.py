@@ -50,6 +50,7 @@ from tempmail.retention import RetentionService
 from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.storage import SchemaError, open_store
+from tempmail.storage.location import StoreLocation
 from tempmail.threads import ThreadedPasswordHasher, WorkerPool
 from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
 
@@ -338,6 +339,15 @@ def _mcp_sessions_ender(mcp: McpServer) -> Callable[[], Deferred[None]]:
     return end
 
 
+def _spool_directory(location: StoreLocation) -> str | None:
+    """
+    Spool large SMTP messages in the data directory; when the data is not
+    on this host's disk (in memory, or on a database server), in the
+    system's temporary directory.
+    """
+    return location.data_directory
+
+
 def _smtp_service(
     settings: Settings, store: IMailStore, parse_workers: WorkerPool, reactor: Any
 ) -> ListeningService:
@@ -359,7 +369,7 @@ def _smtp_service(
         limits,
         reactor,
         settings.smtp_max_connections,
-        spool_directory=settings.database_url.data_directory,
+        spool_directory=_spool_directory(settings.database_url),
     )
     return ListeningService(
         "smtp",
