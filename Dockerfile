@@ -11,7 +11,8 @@ WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY twisted ./twisted
 COPY tempmail ./tempmail
-RUN /opt/tempmail/bin/pip install . \
+# With the PostgreSQL driver (a binary wheel), so DATABASE_URL=postgresql://... works too.
+RUN /opt/tempmail/bin/pip install ".[postgresql]" \
     && /opt/tempmail/bin/python -c "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"
 
 # Runtime stage: the virtualenv only, run by an unprivileged user.

@@ -130,7 +130,10 @@ class Settings:
     database_url: StoreLocation = _setting(  # noqa: RUF009
         "sqlite:emails.db",
         parse_database_url,
-        "Storage: sqlite:PATH (relative to the working directory) or sqlite::memory:.",
+        (
+            "Storage: sqlite:PATH (relative to the working directory), sqlite::memory:, "
+            "or postgresql://user:password@host:port/database (several nodes may share one)."
+        ),
     )
     max_message_size: int = _setting(
         "25M", values.parse_size, "Largest message SMTP accepts, in bytes (suffixes K, M, G)."

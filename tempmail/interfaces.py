@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
+from twisted.application.service import IService
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import Interface
 
 from tempmail.events import MailEvent
@@ -443,6 +446,36 @@ class IFailureLimiter(Interface):
     def record_success(keys: Sequence[str]) -> Deferred[None]:
         """
         Forget the failures counted against C{keys}.
+        """
+
+
+class ISharedFailureLimits(Interface):
+    """
+    A store whose database can keep the failure limiter, so that every
+    node on it limits guesses together (a server database).
+    """
+
+    def failure_limiter(
+        clock: IReactorTime, free_failures: int, max_delay: float
+    ) -> IFailureLimiter:
+        """
+        A limiter in this store's database, counting as
+        L{tempmail.ratelimit.MemoryFailureLimiter} does.
+        """
+
+
+class IEventSource(Interface):
+    """
+    A store that records each change's events in its own database, in the
+    transaction of the change, for every node on it.  Its events reach the
+    hub from the database (each once, in commit order, whichever node made
+    the change), so it is not wrapped in
+    L{tempmail.publishing.PublishingMailStore}.
+    """
+
+    def event_feed(hub: IEventHub, reactor: Any) -> IService:
+        """
+        A service that feeds C{hub} with every event while it runs.
         """
 
 

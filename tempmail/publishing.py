@@ -44,6 +44,44 @@ from tempmail.models import (
 from tempmail.search import Criterion
 
 
+def arrivals(message: IncomingMessage, copies: Sequence[DeliveredCopy]) -> list[MailEvent]:
+    """
+    The events of a delivery: one C{arrival} per mailbox copy.
+    """
+    return [outbox.arrival(message.summary_for(copy)) for copy in copies]
+
+
+def deletions(summaries: Sequence[MessageSummary], reason: DeletionReason) -> list[MailEvent]:
+    """
+    The events of a deletion: one C{deletion} per copy deleted.
+    """
+    return [outbox.deletion(summary, reason) for summary in summaries]
+
+
+def flag_changes(updates: Sequence[FlagUpdate | None]) -> list[MailEvent]:
+    """
+    The events of a flag write: C{flags_changed} for each copy it changed,
+    and C{read} for each it marked seen.
+    """
+    events = []
+    for update in updates:
+        if update is None:
+            continue
+        if update.changed:
+            summary = update.summary
+            events.append(MailEvent(EventKind.FLAGS_CHANGED, summary.mailbox, summary))
+        if update.became_seen:
+            events.append(outbox.read(update.summary))
+    return events
+
+
+def lock_change(changed: bool, mailbox: str) -> list[MailEvent]:
+    """
+    The event of a claim, release or password change, if it happened.
+    """
+    return [MailEvent(EventKind.LOCK_CHANGED, mailbox)] if changed else []
+
+
 @implementer(IMailStore)
 class PublishingMailStore:
     """
@@ -57,31 +95,27 @@ class PublishingMailStore:
 
     # What publishes
 
+    def _publish(self, events: list[MailEvent]) -> None:
+        for event in events:
+            self.hub.publish(event)
+
     def _deleted(
         self, summaries: list[MessageSummary], reason: DeletionReason
     ) -> list[MessageSummary]:
-        for summary in summaries:
-            self.hub.publish(outbox.deletion(summary, reason))
+        self._publish(deletions(summaries, reason))
         return summaries
 
     def _flagged(self, updates: list[FlagUpdate]) -> list[FlagUpdate]:
-        for update in updates:
-            if update.changed:
-                summary = update.summary
-                self.hub.publish(MailEvent(EventKind.FLAGS_CHANGED, summary.mailbox, summary))
-            if update.became_seen:
-                self.hub.publish(outbox.read(update.summary))
+        self._publish(flag_changes(updates))
         return updates
 
     def _lock_changed(self, changed: bool, mailbox: str) -> bool:
-        if changed:
-            self.hub.publish(MailEvent(EventKind.LOCK_CHANGED, mailbox))
+        self._publish(lock_change(changed, mailbox))
         return changed
 
     def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
         def arrived(copies: list[DeliveredCopy]) -> list[DeliveredCopy]:
-            for copy in copies:
-                self.hub.publish(outbox.arrival(message.summary_for(copy)))
+            self._publish(arrivals(message, copies))
             return copies
 
         return self.store.deliver(message).addCallback(arrived)

@@ -39,7 +39,12 @@ from tempmail.hub import EventHub
 from tempmail.imap.account import AccessChecker, MailRealm
 from tempmail.imap.append import Appender
 from tempmail.imap.factory import IMAPLimits, IMAPServerFactory
-from tempmail.interfaces import IMailStore, StorageUnavailable
+from tempmail.interfaces import (
+    IEventSource,
+    IMailStore,
+    ISharedFailureLimits,
+    StorageUnavailable,
+)
 from tempmail.logs import make_observer
 from tempmail.mcp import McpEndpoint, McpLimits, McpServer, McpServices
 from tempmail.metrics import MeasuredFailureLimiter, MeasuredMailStore, Metrics
@@ -52,7 +57,7 @@ from tempmail.service import ListeningService, StoreService, TempmailService
 from tempmail.smtp import MailDelivery, SMTPLimits, SMTPServerFactory
 from tempmail.smtp.spool import MemoryBudget
 from tempmail.storage import SchemaError, open_store
-from tempmail.storage.location import MEMORY, StoreLocation
+from tempmail.storage.location import StoreLocation
 from tempmail.threads import ThreadedPasswordHasher, WorkerPool
 from tempmail.tls import CertificateError, CertificateReloader, ReloadingContextFactory
 from tempmail.webhooks import TargetChecker, WebhookDispatcher, WebhookSender, pinned_client
@@ -199,9 +204,16 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     hub = EventHub(clock)
     metrics = Metrics()
     metrics.watch(hub)
-    # Everything above storage writes through this, so every change that
-    # commits is announced on the hub (and timed for /metrics).
-    store = PublishingMailStore(MeasuredMailStore(store, metrics), hub)
+    shared_limits = ISharedFailureLimits(store, None)
+    events = IEventSource(store, None)
+    # Every layer above storage writes through this, timed for /metrics.
+    store = MeasuredMailStore(store, metrics)
+    if events is None:
+        # ...and announced on the hub once each change commits.
+        store = PublishingMailStore(store, hub)
+    else:
+        # The database announces every change, this node's and the others'.
+        events.event_feed(hub, reactor).setServiceParent(daemon)
 
     checker = TargetChecker(allow_private=settings.webhook_allow_private)
     sender = WebhookSender(clock, checker, pinned_client(reactor), settings.webhook_timeout)
@@ -236,9 +248,15 @@ def build_service(settings: Settings, reactor: Any = global_reactor) -> Tempmail
     for service in _smtp_services(settings, store, parse_workers, tls, reactor, metrics):
         service.setServiceParent(daemon)
 
+    # A server database keeps the limiter, so every node on it counts the
+    # same guesses.
     limiter = MeasuredFailureLimiter(
         MemoryFailureLimiter(
             clock, free_failures=settings.auth_failure_limit, max_delay=settings.auth_max_delay
+        )
+        if shared_limits is None
+        else shared_limits.failure_limiter(
+            clock, settings.auth_failure_limit, settings.auth_max_delay
         ),
         metrics,
     )
@@ -365,12 +383,11 @@ def _mcp_sessions_ender(mcp: McpServer) -> Callable[[], Deferred[None]]:
 
 def _spool_directory(location: StoreLocation) -> str | None:
     """
-    Spool large SMTP messages beside the SQLite file (the data directory);
-    for an in-memory database, in the system's temporary directory.
+    Spool large SMTP messages in the data directory; when the data is not
+    on this host's disk (in memory, or on a database server), in the
+    system's temporary directory.
     """
-    if location.scheme != "sqlite" or location.target == MEMORY:
-        return None
-    return os.path.dirname(os.path.abspath(location.target))
+    return location.data_directory
 
 
 def _smtp_services(

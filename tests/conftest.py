@@ -28,6 +28,7 @@ from tempmail.interfaces import IMailStore  # noqa: E402
 from tempmail.publishing import PublishingMailStore  # noqa: E402
 from tempmail.storage import StoreLocation, open_store  # noqa: E402
 from tempmail.testing import MemoryMailStore  # noqa: E402
+from tempmail.testing.postgres import PostgresServer, available, throwaway_server  # noqa: E402
 from tests.daemon import DaemonFactory  # noqa: E402
 from tests.support import T0  # noqa: E402
 
@@ -143,7 +144,31 @@ def store_clock() -> Clock:
     return clock
 
 
-@pytest.fixture(params=["sqlite", "memory", "publishing"])
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """
+    One PostgreSQL server for the session (see L{tests.postgres}).
+    """
+    if not available():
+        pytest.skip("no PostgreSQL: install Debian's postgresql or set TEMPMAIL_TEST_POSTGRES")
+    with throwaway_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """
+    The URL of a new, empty database on L{postgres_server}, dropped after
+    the test.
+    """
+    url = postgres_server.new_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "memory", "publishing", "postgresql"])
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, store_clock: Clock
 ) -> Iterator[IMailStore]:
@@ -153,6 +178,9 @@ def store(
     opened: IMailStore
     if request.param == "sqlite":
         opened = open_store(StoreLocation("sqlite", str(tmp_path / "mail.db")), store_clock)
+    elif request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        opened = open_store(StoreLocation("postgresql", url), store_clock)
     elif request.param == "memory":
         opened = MemoryMailStore(store_clock)
     else:

@@ -167,9 +167,16 @@ def test_database_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_database_url("sqlite:emails.db?mode=rwc").target == str(tmp_path / "emails.db")
     with pytest.raises(ValueError, match="only mode=rwc"):
         parse_database_url("sqlite:emails.db?mode=ro")
-    for bad in ["postgres://h/db", "mysql:x", "sqlite:", "emails.db"]:
+    for bad in ["mysql:x", "sqlite:", "emails.db"]:
         with pytest.raises(ValueError, match="sqlite:"):
             parse_database_url(bad)
+    server = parse_database_url("Postgres://u:secret@db:5433/mail")
+    assert (server.scheme, server.target) == ("postgresql", "postgres://u:secret@db:5433/mail")
+    assert str(server) == "postgres://u:***@db:5433/mail"
+    assert server.data_directory is None
+    assert parse_database_url("postgresql:///mail").target == "postgresql:///mail"
+    with pytest.raises(ValueError, match="postgresql://"):
+        parse_database_url("postgresql:mail")
 
 
 def test_defaults() -> None:

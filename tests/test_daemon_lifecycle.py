@@ -35,8 +35,8 @@ def test_help_lists_every_option(daemon: DaemonFactory) -> None:
         ("MAX_MESSAGE_SIZE", "lots", "MAX_MESSAGE_SIZE='lots': expected a size"),
         (
             "DATABASE_URL",
-            "postgres://db/mail",
-            "DATABASE_URL='postgres://db/mail': PostgreSQL is not supported",
+            "postgres:db/mail",
+            "DATABASE_URL='postgres:db/mail': expected postgresql://",
         ),
         ("EMAIL_RETENTION_HOURS", "0", "EMAIL_RETENTION_HOURS='0': expected a number greater"),
         ("EMAIL_RETENTION_HOURS", "-2", "EMAIL_RETENTION_HOURS='-2': expected a number greater"),

@@ -20,7 +20,10 @@ from tempmail.storage.schema import SchemaError
 __all__ = ["SchemaError", "StoreLocation", "open_store", "parse_database_url"]
 
 # Scheme -> (module, class) of its store.
-_BACKENDS = {"sqlite": ("tempmail.storage.sqlite", "SQLiteMailStore")}
+_BACKENDS = {
+    "sqlite": ("tempmail.storage.sqlite", "SQLiteMailStore"),
+    "postgresql": ("tempmail.storage.postgresql", "PostgreSQLMailStore"),
+}
 
 
 def open_store(location: StoreLocation, clock: IReactorTime) -> IMailStore:

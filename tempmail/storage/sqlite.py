@@ -17,7 +17,6 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from twisted.enterprise import adbapi
@@ -26,43 +25,20 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from tempmail.flags import FlagMode
 from tempmail.interfaces import IMailStore, StorageUnavailable
 from tempmail.models import (
-    AttachmentContent,
-    AttemptOutcome,
     DeliveredCopy,
-    DeliveryAttempt,
-    DueDelivery,
-    FlagUpdate,
     IncomingMessage,
-    LockState,
-    MailboxGrant,
-    MailboxPage,
-    MailboxState,
-    MessagePage,
-    MessageSummary,
-    StoredMessage,
     StoreStatistics,
-    TokenGrant,
-    Webhook,
-    WebhookChange,
 )
 from tempmail.search import Criterion
-from tempmail.storage import (
-    sqlite_claims,
-    sqlite_flags,
-    sqlite_mailboxes,
-    sqlite_search,
-    sqlite_statistics,
-)
 from tempmail.storage import sqlite_messages as messages
+from tempmail.storage import sqlite_search, sqlite_statistics
 from tempmail.storage import sqlite_webhooks as webhooks
 from tempmail.storage.group_commit import GroupCommit
 from tempmail.storage.location import MEMORY, StoreLocation
 from tempmail.storage.schema import current_version, migrate
-from tempmail.storage.timestamps import to_micros
-from tempmail.times import clock_now
+from tempmail.storage.sql_store import Announce, SQLMailStore
 
 T = TypeVar("T")
 
@@ -107,7 +83,7 @@ def _interaction_failed(failure: Failure) -> Failure:
 
 
 @implementer(IMailStore)
-class SQLiteMailStore:
+class SQLiteMailStore(SQLMailStore):
     """
     L{IMailStore} on a SQLite file (or a private in-memory database).
     """
@@ -171,12 +147,17 @@ class SQLiteMailStore:
             cp_openfun=_configure,
         )
 
-    def _now_us(self) -> int:
-        return to_micros(clock_now(self.clock))
-
-    def _run(self, work: Callable[..., T], *args: Any, write: bool = False) -> Deferred[T]:
+    def _run(
+        self,
+        work: Callable[..., T],
+        *args: Any,
+        write: bool = False,
+        announce: Announce[T] | None = None,
+    ) -> Deferred[T]:
         """
         Run C{work(cursor, *args)} in one transaction in the pool thread.
+        (Events are published after the commit by the publishing wrapper,
+        so C{announce} is not needed here.)
         """
 
         def transaction(cursor: Any, *args: Any) -> T:
@@ -199,11 +180,6 @@ class SQLiteMailStore:
 
         return d.addBoth(finished)
 
-    # Messages
-
-    def deliver(self, message: IncomingMessage) -> Deferred[list[DeliveredCopy]]:
-        return self._deliveries.submit(message)
-
     def _deliver_batch(
         self, batch: Sequence[IncomingMessage]
     ) -> Deferred[list[list[DeliveredCopy]]]:
@@ -211,175 +187,10 @@ class SQLiteMailStore:
             messages.deliver_all, list(batch), self._now_us(), self._hooked, write=True
         )
 
-    def list_messages(
-        self, mailbox: str, limit: int, offset: int = 0, before: str | None = None
-    ) -> Deferred[MessagePage]:
-        return self._run(messages.list_messages, mailbox, limit, offset, before)
-
-    def get_messages(self, ids: Sequence[str]) -> Deferred[list[StoredMessage]]:
-        return self._run(messages.get_messages, list(ids))
-
-    def get_raw(self, id: str) -> Deferred[bytes | None]:
-        return self._run(messages.get_raw, id)
-
-    def get_attachment(self, id: str, index: int) -> Deferred[AttachmentContent | None]:
-        return self._run(messages.get_attachment, id, index)
-
-    def mailbox_of(self, id: str) -> Deferred[str | None]:
-        return self._run(messages.mailbox_of, id)
-
-    def set_seen(self, grant: MailboxGrant, id: str, seen: bool) -> Deferred[FlagUpdate | None]:
-        return self._run(sqlite_flags.set_seen, grant, id, seen, self._now_us(), write=True)
-
-    def delete_message(self, grant: MailboxGrant, id: str) -> Deferred[MessageSummary | None]:
-        return self._run(messages.delete_message, grant, id, self._now_us(), write=True)
-
-    def empty_mailbox(self, grant: MailboxGrant) -> Deferred[list[MessageSummary]]:
-        return self._run(messages.empty_mailbox, grant, self._now_us(), write=True)
-
-    def expire_messages(self, older_than: datetime, limit: int) -> Deferred[list[MessageSummary]]:
-        return self._run(
-            messages.expire_messages, to_micros(older_than), limit, self._now_us(), write=True
-        )
-
-    def trim_mailboxes(self, keep: int, limit: int) -> Deferred[list[MessageSummary]]:
-        return self._run(messages.trim_mailboxes, keep, limit, self._now_us(), write=True)
-
-    def open_mailbox(self, mailbox: str) -> Deferred[MailboxState]:
-        return self._run(sqlite_flags.open_mailbox, mailbox, self._now_us(), write=True)
-
-    def list_uids(self, mailbox: str) -> Deferred[list[int]]:
-        return self._run(sqlite_flags.list_uids, mailbox)
-
-    def messages_by_uid(
-        self, mailbox: str, first: int, last: int | None
-    ) -> Deferred[list[MessageSummary]]:
-        return self._run(sqlite_flags.messages_by_uid, mailbox, first, last)
-
-    def messages_by_sequence(
-        self, mailbox: str, first: int, last: int | None
-    ) -> Deferred[list[MessageSummary]]:
-        return self._run(sqlite_flags.messages_by_sequence, mailbox, first, last)
-
-    def raws_by_id(self, ids: Sequence[str]) -> Deferred[dict[str, bytes]]:
-        return self._run(sqlite_flags.raws_by_id, list(ids))
-
     def search_uids(
         self, mailbox: str, criterion: Criterion, first: int, last: int
     ) -> Deferred[list[int]]:
         return self._run(sqlite_search.search_uids, mailbox, criterion, first, last)
-
-    def store_flags(
-        self, grant: MailboxGrant, uids: Sequence[int], flags: frozenset[str], mode: FlagMode
-    ) -> Deferred[list[FlagUpdate]]:
-        return self._run(
-            sqlite_flags.store_flags, grant, list(uids), flags, mode, self._now_us(), write=True
-        )
-
-    def expunge(
-        self, grant: MailboxGrant, uids: Sequence[int] | None = None
-    ) -> Deferred[list[MessageSummary]]:
-        chosen = None if uids is None else list(uids)
-        return self._run(sqlite_flags.expunge, grant, chosen, self._now_us(), write=True)
-
-    # Locks
-
-    def lock_state(self, mailbox: str) -> Deferred[LockState]:
-        return self._run(sqlite_mailboxes.lock_state, mailbox)
-
-    def claim_mailbox(self, mailbox: str, password_hash: str, token: TokenGrant) -> Deferred[bool]:
-        return self._run(
-            sqlite_claims.claim_mailbox,
-            mailbox,
-            password_hash,
-            token,
-            self._now_us(),
-            write=True,
-        )
-
-    def change_password(
-        self, mailbox: str, password_hash: str, token: TokenGrant
-    ) -> Deferred[bool]:
-        return self._run(
-            sqlite_claims.change_password,
-            mailbox,
-            password_hash,
-            token,
-            self._now_us(),
-            write=True,
-        )
-
-    def release_mailbox(self, mailbox: str) -> Deferred[bool]:
-        return self._run(sqlite_claims.release_mailbox, mailbox, write=True)
-
-    def add_token(self, mailbox: str, token: TokenGrant) -> Deferred[bool]:
-        return self._run(sqlite_claims.add_token, mailbox, token, self._now_us(), write=True)
-
-    def token_mailbox(self, digest: str, now: datetime) -> Deferred[str | None]:
-        return self._run(sqlite_claims.token_mailbox, digest, to_micros(now))
-
-    def list_mailboxes(self, limit: int, offset: int = 0) -> Deferred[MailboxPage]:
-        return self._run(sqlite_claims.list_mailboxes, limit, offset)
-
-    # Webhooks
-
-    def create_webhook(
-        self, grant: MailboxGrant, url: str, events: tuple[str, ...], secret: str, limit: int
-    ) -> Deferred[Webhook | None]:
-        return self._run(
-            webhooks.create_webhook,
-            grant,
-            url,
-            events,
-            secret,
-            limit,
-            self._now_us(),
-            write=True,
-        )
-
-    def may_owe_deliveries(self, mailbox: str) -> bool:
-        return self._hooked.may_have(mailbox)
-
-    def list_webhooks(self, mailbox: str) -> Deferred[list[Webhook]]:
-        return self._run(webhooks.list_webhooks, mailbox)
-
-    def get_webhook(self, id: str) -> Deferred[Webhook | None]:
-        return self._run(webhooks.get_webhook, id)
-
-    def update_webhook(
-        self, grant: MailboxGrant, id: str, change: WebhookChange
-    ) -> Deferred[Webhook | None]:
-        return self._run(webhooks.update_webhook, grant, id, change, write=True)
-
-    def delete_webhook(self, grant: MailboxGrant, id: str) -> Deferred[bool]:
-        return self._run(webhooks.delete_webhook, grant, id, write=True)
-
-    def claim_deliveries(
-        self, owner: str, now: datetime, lease_until: datetime, limit: int, per_webhook: int
-    ) -> Deferred[list[DueDelivery]]:
-        return self._run(
-            webhooks.claim_deliveries,
-            owner,
-            to_micros(now),
-            to_micros(lease_until),
-            limit,
-            per_webhook,
-            write=True,
-        )
-
-    def release_deliveries(self, owner: str) -> Deferred[int]:
-        return self._run(webhooks.release_deliveries, owner, write=True)
-
-    def record_attempt(
-        self, owner: str, outcome: AttemptOutcome, disable_after: int
-    ) -> Deferred[Webhook | None]:
-        return self._run(webhooks.record_attempt, owner, outcome, disable_after, write=True)
-
-    def prune_deliveries(self, finished_before: datetime) -> Deferred[int]:
-        return self._run(webhooks.prune_deliveries, to_micros(finished_before), write=True)
-
-    def list_attempts(self, webhook_id: str, limit: int) -> Deferred[list[DeliveryAttempt]]:
-        return self._run(webhooks.list_attempts, webhook_id, limit)
 
     # Lifecycle
 

@@ -24,6 +24,8 @@ from tempmail.storage.sqlite_messages import (
 )
 from tempmail.storage.sqlite_webhooks import write_outbox
 
+ALL_ROWS = 2**62
+
 
 def open_mailbox(cursor: Any, mailbox: str, now_us: int) -> MailboxState:
     mailbox_id = ensure_mailbox(cursor, mailbox, now_us)
@@ -61,7 +63,9 @@ def messages_by_uid(
 def messages_by_sequence(
     cursor: Any, mailbox: str, first: int, last: int | None
 ) -> list[MessageSummary]:
-    count = -1 if last is None else max(last - first + 1, 0)
+    # No last: to the end (a bound both SQLite and PostgreSQL take; -1 is
+    # SQLite's own "no limit").
+    count = ALL_ROWS if last is None else max(last - first + 1, 0)
     cursor.execute(
         f"SELECT {SUMMARY_COLUMNS} {FROM_COPIES} "
         "WHERE mb.address = ? ORDER BY mm.uid LIMIT ? OFFSET ?",

@@ -5,6 +5,7 @@ a mailbox on first use, and the lock check that guards a write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tempmail.interfaces import LockChanged
@@ -27,6 +28,24 @@ def ensure_mailbox(cursor: Any, address: str, now_us: int) -> int:
     return int(cursor.fetchone()[0])
 
 
+def lock_rows(cursor: Any, table: str, ids: Sequence[int]) -> None:
+    """
+    Lock these rows until the commit, on a connection that locks rows (a
+    cursor with C{locks_rows}, such as PostgreSQL's); SQLite's write
+    transaction holds the whole database already.  In id order, so two
+    transactions never wait for each other in a circle.
+    """
+    if not getattr(cursor, "locks_rows", False):
+        return
+    for part in range(0, len(ids), 500):
+        chunk = sorted(ids)[part : part + 500]
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE id IN ({','.join('?' * len(chunk))}) "
+            "ORDER BY id FOR UPDATE",
+            chunk,
+        )
+
+
 def lock_state(cursor: Any, mailbox: str) -> LockState:
     cursor.execute(
         "SELECT password_hash, lock_version FROM mailboxes WHERE address = ?", (mailbox,)
@@ -45,7 +64,14 @@ def granted_mailbox(cursor: Any, grant: MailboxGrant) -> int | None:
 
     @raise LockChanged: if it is not.
     """
-    cursor.execute("SELECT id, lock_version FROM mailboxes WHERE address = ?", (grant.mailbox,))
+    # An update that changes nothing, rather than a read, so that on a
+    # database server the row stays locked until the write commits: a claim
+    # on another node cannot slip in between this check and the write.
+    cursor.execute(
+        "UPDATE mailboxes SET lock_version = lock_version WHERE address = ? "
+        "RETURNING id, lock_version",
+        (grant.mailbox,),
+    )
     row = cursor.fetchone()
     version = 0 if row is None else int(row[1])
     if grant.lock_version is not None and version != grant.lock_version:

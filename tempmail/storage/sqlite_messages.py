@@ -26,7 +26,7 @@ from tempmail.models import (
     StoredMessage,
 )
 from tempmail.parsing import read_content
-from tempmail.storage.sqlite_mailboxes import granted_mailbox
+from tempmail.storage.sqlite_mailboxes import granted_mailbox, lock_rows
 from tempmail.storage.sqlite_webhooks import HookedMailboxes, write_outbox
 from tempmail.storage.timestamps import from_micros, to_micros
 
@@ -88,7 +88,11 @@ def _write_raw(cursor: Any, row_id: int, raw: bytes) -> None:
 
 
 def deliver_all(
-    cursor: Any, incoming: Sequence[IncomingMessage], now_us: int, hooked: HookedMailboxes
+    cursor: Any,
+    incoming: Sequence[IncomingMessage],
+    now_us: int,
+    hooked: HookedMailboxes,
+    blob_io: bool = True,
 ) -> list[list[DeliveredCopy]]:
     """
     File several messages in the caller's transaction (a group commit);
@@ -96,21 +100,26 @@ def deliver_all(
 
     @param hooked: which mailboxes have an enabled webhook; only their
         arrivals are written to the outbox, with no query for the others.
+    @param blob_io: whether the connection writes large raw messages in
+        pieces (SQLite's blob I/O); otherwise each is bound whole.
     """
-    rows = [_insert_message(cursor, message) for message in incoming]
+    rows = [_insert_message(cursor, message, blob_io) for message in incoming]
     # Each mailbox takes all its new UIDs in one statement, which also makes
     # the mailbox on first use, so two deliveries never get the same UID.
+    # On a database server the statement locks the mailbox's row until the
+    # commit, so deliveries from several nodes take UIDs one after another;
+    # mailboxes are taken in one order, so two of them never deadlock.
     wanted: dict[str, int] = {}
     for message in incoming:
         for address in message.envelope.recipients:
             wanted[address] = wanted.get(address, 0) + 1
     mailboxes: dict[str, list[int]] = {}
-    for address, count in wanted.items():
+    for address, count in sorted(wanted.items()):
         cursor.execute(
             """
             INSERT INTO mailboxes (address, uid_validity, uid_next, created_at)
             VALUES (?, ?, ? + 1, ?)
-            ON CONFLICT (address) DO UPDATE SET uid_next = uid_next + ?
+            ON CONFLICT (address) DO UPDATE SET uid_next = mailboxes.uid_next + ?
             RETURNING id, uid_next - ?
             """,
             (address, now_us // 1_000_000, count, now_us, count, count),
@@ -139,9 +148,9 @@ def deliver_all(
     return filed
 
 
-def _insert_message(cursor: Any, message: IncomingMessage) -> int:
+def _insert_message(cursor: Any, message: IncomingMessage, blob_io: bool) -> int:
     parsed, envelope = message.parsed, message.envelope
-    large = len(message.raw) > BLOB_PIECE
+    large = blob_io and len(message.raw) > BLOB_PIECE
     cursor.execute(
         f"""
         INSERT INTO messages (
@@ -149,6 +158,7 @@ def _insert_message(cursor: Any, message: IncomingMessage) -> int:
             from_address, to_addresses, cc_addresses, subject, date,
             message_id, preview, attachment_count, raw
         ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {"zeroblob(?)" if large else "?"})
+        RETURNING id
         """,
         (
             len(message.raw),
@@ -166,7 +176,7 @@ def _insert_message(cursor: Any, message: IncomingMessage) -> int:
             len(message.raw) if large else message.raw,
         ),
     )
-    row_id: int = cursor.lastrowid
+    row_id = int(cursor.fetchone()[0])
     if large:
         _write_raw(cursor, row_id, message.raw)
     return row_id
@@ -291,11 +301,26 @@ def delete_copies(
         )
         rows.extend(cursor.fetchall())
     rows.sort(key=lambda row: (row[5], row[2]))
-    cursor.executemany("DELETE FROM mailbox_messages WHERE id = ?", [(row[0],) for row in rows])
+    bodies = sorted({row[SUMMARY_WIDTH] for row in rows})
+    # On a database server, two transactions deleting the last two copies
+    # of one message would each see the other's copy and keep the body:
+    # locking the bodies first makes the second wait for the first.
+    lock_rows(cursor, "messages", bodies)
+    # Only the copies this transaction deleted count: on a database server
+    # another node may have deleted some since they were read, and each
+    # deletion is announced by the one that made it.
+    gone: set[str] = set()
+    for part in chunks([row[0] for row in rows]):
+        cursor.execute(
+            f"DELETE FROM mailbox_messages WHERE id IN ({','.join('?' * len(part))}) RETURNING id",
+            part,
+        )
+        gone.update(id for (id,) in cursor.fetchall())
+    rows = [row for row in rows if row[0] in gone]
     cursor.executemany(
         "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
         "(SELECT 1 FROM mailbox_messages WHERE message_id = ?)",
-        [(row_id, row_id) for row_id in sorted({row[SUMMARY_WIDTH] for row in rows})],
+        [(row_id, row_id) for row_id in bodies],
     )
     deleted = [summary(row) for row in rows]
     write_outbox(cursor, [outbox.deletion(s, reason) for s in deleted], now_us)
@@ -334,7 +359,7 @@ def expire_messages(
 def trim_mailboxes(cursor: Any, keep: int, limit: int, now_us: int) -> list[MessageSummary]:
     cursor.execute(
         "SELECT id FROM (SELECT id, row_number() OVER "
-        "(PARTITION BY mailbox_id ORDER BY uid DESC) AS newer FROM mailbox_messages) "
+        "(PARTITION BY mailbox_id ORDER BY uid DESC) AS newer FROM mailbox_messages) AS ranked "
         "WHERE newer > ? LIMIT ?",
         (keep, limit),
     )

@@ -13,6 +13,7 @@ calls them only for rows the rest of the clause has not already ruled out.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -90,14 +91,30 @@ def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
     return f"{column} >= ?", [start]
 
 
-def where(criterion: Criterion) -> tuple[str, list[Any]]:
+Clause = tuple[str, list[Any]]
+# How a header or body-text test becomes SQL.
+ContentMatch = Callable[[HeaderContains | TextContains], Clause]
+
+
+def match_in_sqlite(criterion: HeaderContains | TextContains) -> Clause:
+    """
+    A header or body-text test as a call of the functions L{register} adds.
+    """
+    if isinstance(criterion, HeaderContains):
+        return "tm_header_contains(m.raw, ?, ?)", [criterion.name, criterion.text]
+    return "tm_text_contains(m.raw, ?, ?)", [criterion.text, int(criterion.headers)]
+
+
+def where(criterion: Criterion, content: ContentMatch = match_in_sqlite) -> Clause:
     """
     The SQL condition (over C{mm}, the copy, and C{m}, its message) and
     its parameters.
+
+    @param content: how header and body-text tests are written.
     """
     match criterion:
         case Everything():
-            return "1", []
+            return "TRUE", []
         case HasFlag(flag=flag) if flag == SEEN:
             return "mm.seen = 1", []
         case HasFlag(flag=flag):
@@ -106,10 +123,8 @@ def where(criterion: Criterion) -> tuple[str, list[Any]]:
                 "WHERE f.entry_id = mm.id AND lower(f.flag) = lower(?))",
                 [flag],
             )
-        case HeaderContains(name=name, text=text):
-            return "tm_header_contains(m.raw, ?, ?)", [name, text]
-        case TextContains(text=text, headers=headers):
-            return "tm_text_contains(m.raw, ?, ?)", [text, int(headers)]
+        case HeaderContains() | TextContains():
+            return content(criterion)
         case DateIs():
             return _dated(criterion)
         case ReceivedAfter(moment=moment):
@@ -118,19 +133,19 @@ def where(criterion: Criterion) -> tuple[str, list[Any]]:
             return ("m.size > ?" if larger else "m.size < ?"), [size]
         case UidIn(ranges=ranges):
             if not ranges:
-                return "0", []
+                return "FALSE", []
             return (
                 "(" + " OR ".join("mm.uid BETWEEN ? AND ?" for _ in ranges) + ")",
                 [bound for pair in ranges for bound in pair],
             )
         case Not(criterion=inner):
-            sql, params = where(inner)
+            sql, params = where(inner, content)
             return f"NOT ({sql})", params
         case AnyOf(criteria=parts) | AllOf(criteria=parts):
             if not parts:
-                return ("0" if isinstance(criterion, AnyOf) else "1"), []
+                return ("FALSE" if isinstance(criterion, AnyOf) else "TRUE"), []
             joiner = " OR " if isinstance(criterion, AnyOf) else " AND "
-            compiled = [where(part) for part in parts]
+            compiled = [where(part, content) for part in parts]
             return (
                 "(" + joiner.join(f"({sql})" for sql, _ in compiled) + ")",
                 [param for _, params in compiled for param in params],

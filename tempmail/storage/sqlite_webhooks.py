@@ -161,21 +161,30 @@ def claim_deliveries(
             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
             WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1
               AND (d.lease_until IS NULL OR d.lease_until <= ?)
-        )
+        ) AS due
         WHERE place <= ?
         ORDER BY next_attempt_at, id
         LIMIT ?
         """,
         (now_us, now_us, now_us, per_webhook, limit),
     )
-    due = [
+    candidates = [
         DueDelivery(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6])
         for row in cursor.fetchall()
     ]
-    cursor.executemany(
-        "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
-        [(owner, lease_until_us, d.id) for d in due],
-    )
+    # The lease is taken only if nobody took it since the read: on a
+    # database server, a dispatcher on another node may have leased the
+    # same delivery meanwhile (the update waits for its commit, then sees
+    # its lease), and each delivery goes to one dispatcher.
+    due = []
+    for delivery in candidates:
+        cursor.execute(
+            "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? "
+            "WHERE id = ? AND state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)",
+            (owner, lease_until_us, delivery.id, now_us),
+        )
+        if cursor.rowcount:
+            due.append(delivery)
     return due
 
 
@@ -297,9 +306,15 @@ class HookedMailboxes:
     notification (PostgreSQL's C{LISTEN}/C{NOTIFY}) the same way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, version_query: str | None = "PRAGMA data_version") -> None:
+        """
+        @param version_query: a statement whose one value changes whenever
+            another connection commits; C{None} where there is none, so
+            the set is read in every delivery transaction.
+        """
+        self._version_query = version_query
         self._addresses: frozenset[str] | None = None
-        self._data_version: int | None = None
+        self._data_version: object = None
 
     def may_have(self, mailbox: str) -> bool:
         """
@@ -316,8 +331,10 @@ class HookedMailboxes:
 
     def current(self, cursor: Any) -> frozenset[str]:
         """The set, read again if it was forgotten or another process wrote."""
-        cursor.execute("PRAGMA data_version")
-        (version,) = cursor.fetchone()
+        version: object = object()
+        if self._version_query is not None:
+            cursor.execute(self._version_query)
+            (version,) = cursor.fetchone()
         if self._addresses is None or version != self._data_version:
             cursor.execute(
                 "SELECT DISTINCT mb.address FROM webhooks w "
