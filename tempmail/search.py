@@ -103,6 +103,17 @@ class DateIs:
     relation: DateRelation
     day: date
 
+    def admits(self, on: date | None) -> bool:
+        """
+        Whether a message whose compared date is C{on} matches (C{None}: it
+        has none, and matches nothing).
+        """
+        if on is None:
+            return False
+        if self.relation is DateRelation.BEFORE:
+            return on < self.day
+        return on == self.day if self.relation is DateRelation.ON else on >= self.day
+
 
 @dataclass(frozen=True)
 class ReceivedAfter:

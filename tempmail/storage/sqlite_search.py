@@ -72,16 +72,7 @@ def _day_start(day: date) -> int:
     return to_micros(datetime.combine(day, time(), tzinfo=UTC))
 
 
-def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
-    if criterion.field is DateField.SENT:
-        # The day as the header writes it, compared as ISO text (NULL,
-        # no readable Date header, matches nothing).
-        operator = {
-            DateRelation.BEFORE: "<",
-            DateRelation.ON: "=",
-            DateRelation.SINCE: ">=",
-        }[criterion.relation]
-        return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
+def _received(criterion: DateIs) -> tuple[str, list[Any]]:
     column = "mm.received_at"
     start, end = _day_start(criterion.day), _day_start(criterion.day + timedelta(days=1))
     if criterion.relation is DateRelation.BEFORE:
@@ -92,16 +83,28 @@ def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
 
 
 Clause = tuple[str, list[Any]]
-# How a header or body-text test becomes SQL.
-ContentMatch = Callable[[HeaderContains | TextContains], Clause]
+# The tests that read the raw message: headers, body text, and the day the
+# Date header names (a DateIs of the SENT field).
+RawTest = HeaderContains | TextContains | DateIs
+# How such a test becomes SQL.
+ContentMatch = Callable[[RawTest], Clause]
 
 
-def match_in_sqlite(criterion: HeaderContains | TextContains) -> Clause:
+def match_in_sqlite(criterion: RawTest) -> Clause:
     """
-    A header or body-text test as a call of the functions L{register} adds.
+    A test of the raw message as a call of the functions L{register} adds.
     """
     if isinstance(criterion, HeaderContains):
         return "tm_header_contains(m.raw, ?, ?)", [criterion.name, criterion.text]
+    if isinstance(criterion, DateIs):
+        # The day as the header writes it, compared as ISO text (NULL, no
+        # readable Date header, matches nothing).
+        operator = {
+            DateRelation.BEFORE: "<",
+            DateRelation.ON: "=",
+            DateRelation.SINCE: ">=",
+        }[criterion.relation]
+        return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
     return "tm_text_contains(m.raw, ?, ?)", [criterion.text, int(criterion.headers)]
 
 
@@ -110,7 +113,7 @@ def where(criterion: Criterion, content: ContentMatch = match_in_sqlite) -> Clau
     The SQL condition (over C{mm}, the copy, and C{m}, its message) and
     its parameters.
 
-    @param content: how header and body-text tests are written.
+    @param content: how the tests of the raw message are written.
     """
     match criterion:
         case Everything():
@@ -125,8 +128,10 @@ def where(criterion: Criterion, content: ContentMatch = match_in_sqlite) -> Clau
             )
         case HeaderContains() | TextContains():
             return content(criterion)
+        case DateIs(field=DateField.SENT):
+            return content(criterion)
         case DateIs():
-            return _dated(criterion)
+            return _received(criterion)
         case ReceivedAfter(moment=moment):
             return "mm.received_at > ?", [to_micros(moment)]
         case SizeIs(larger=larger, size=size):

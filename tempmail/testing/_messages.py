@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from twisted.internet.defer import Deferred, fail, succeed
 
@@ -34,7 +34,6 @@ from tempmail.search import (
     Criterion,
     DateField,
     DateIs,
-    DateRelation,
     Everything,
     HasFlag,
     HeaderContains,
@@ -281,16 +280,10 @@ class MemoryMessages(MemoryState):
                 return header_contains(self._raw[summary.id], name, text)
             case TextContains(text=text, headers=headers):
                 return text_contains(self._raw[summary.id], text, headers)
-            case DateIs(field=field, relation=relation, day=day):
-                if field is DateField.RECEIVED:
-                    on: date | None = summary.received_at.astimezone(UTC).date()
-                else:
-                    on = sent_day(self._raw[summary.id])
-                if on is None:
-                    return False
-                if relation is DateRelation.BEFORE:
-                    return on < day
-                return on == day if relation is DateRelation.ON else on >= day
+            case DateIs(field=DateField.RECEIVED):
+                return criterion.admits(summary.received_at.astimezone(UTC).date())
+            case DateIs():
+                return criterion.admits(sent_day(self._raw[summary.id]))
             case ReceivedAfter(moment=moment):
                 return summary.received_at > moment
             case SizeIs(larger=larger, size=size):
