@@ -364,3 +364,24 @@ def test_every_setting_is_documented() -> None:
     for setting in SETTINGS:
         assert f"`{setting.name}`" in documentation, setting.name
         assert f"{setting.name}=" in example, setting.name
+
+
+def test_documented_defaults_match_the_code() -> None:
+    """
+    CONFIGURATION.md's default column and env.example's lines give each
+    setting's real default: a value, or unset (commented out).
+    """
+    root = Path(__file__).resolve().parent.parent
+    rows = {}
+    for line in (root / "docs" / "CONFIGURATION.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) > 4 and cells[1].startswith("`"):
+            rows[cells[1].strip("`")] = cells[3]
+    example = (root / "env.example").read_text().splitlines()
+    for setting in SETTINGS:
+        if setting.default:
+            assert rows[setting.name] == f"`{setting.default}`", setting.name
+            assert f"{setting.name}={setting.default}" in example, setting.name
+        else:
+            assert rows[setting.name] in ("unset", "empty"), setting.name
+            assert f"# {setting.name}=" in example, setting.name
