@@ -15,9 +15,9 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 from tempmail.flags import FlagMode
-from tempmail.migrate import main
 from tempmail.models import TokenGrant
 from tempmail.storage import StoreLocation, open_store
+from tempmail.storage.migrate import main
 from tests.support import T0, incoming, open_grant
 
 LATER = T0 + timedelta(days=1)
@@ -74,7 +74,7 @@ async def test_everything_is_copied_once(
 
 
 def test_bad_arguments_and_unreachable_targets_are_one_line(tmp_path: Path) -> None:
-    script = [sys.executable, "-m", "tempmail.migrate"]
+    script = [sys.executable, "-m", "tempmail.storage.migrate"]
     wrong = subprocess.run(
         [*script, "--from", "postgresql://h/db", "--to", "postgresql://h/db"],
         capture_output=True,
