@@ -168,6 +168,15 @@ async def test_bad_requests_get_json_errors(
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_body_nested_too_deep_is_bad_json(client: Client) -> None:
+    response = await client.stub.request(
+        "POST", "http://api.test/api/mailbox/bob/claim", data=b"[" * 60_000
+    )
+    assert response.code == 400
+    assert json.loads(await response.content()) == {"error": "the body is not valid JSON"}
+
+
+@pytest_twisted.ensureDeferred
 async def test_wrong_method_lists_the_allowed_ones(client: Client) -> None:
     code, headers, _ = await client.request("PATCH", "/api/emails/bob")
     assert code == 405

@@ -77,7 +77,8 @@ def parse_message(raw: bytes) -> Message:
     """
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder will follow.
         raise JsonRpcError(PARSE_ERROR, "the body is not valid JSON") from None
     if isinstance(body, list):
         raise JsonRpcError(INVALID_REQUEST, "JSON-RPC batches are not supported")
