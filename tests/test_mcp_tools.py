@@ -356,6 +356,12 @@ def test_a_webhook_of_a_locked_mailbox_is_refused_like_an_unknown_one(harness: H
     assert deleted["structuredContent"] == {"id": hook.id, "deleted": True}
 
 
+def test_an_offset_past_the_stores_integers_is_an_invalid_argument(harness: Harness) -> None:
+    result = fired(harness.tool("list_emails", address=BOX, offset=2**64))
+    assert result["isError"]
+    assert result["content"][0]["text"].startswith("invalid arguments: offset")
+
+
 def test_wrong_passwords_go_through_the_shared_limiter(harness: Harness) -> None:
     fired(Deferred.fromCoroutine(harness.access.claim(BOX, "a-long-password")))
     texts = [
