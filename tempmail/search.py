@@ -233,6 +233,18 @@ def sent_day(raw: bytes) -> date | None:
     return None
 
 
+def day_matches(relation: DateRelation, on: date | None, day: date) -> bool:
+    """
+    Whether a message dated C{on} is C{relation} C{day}; a message with no
+    readable date (C{None}) matches nothing.
+    """
+    if on is None:
+        return False
+    if relation is DateRelation.BEFORE:
+        return on < day
+    return on == day if relation is DateRelation.ON else on >= day
+
+
 def header_contains(raw: bytes, name: str, text: str) -> bool:
     """
     Whether a header C{name} of the message C{raw} contains C{text}.

@@ -72,16 +72,18 @@ def _day_start(day: date) -> int:
     return to_micros(datetime.combine(day, time(), tzinfo=UTC))
 
 
-def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
-    if criterion.field is DateField.SENT:
-        # The day as the header writes it, compared as ISO text (NULL,
-        # no readable Date header, matches nothing).
-        operator = {
-            DateRelation.BEFORE: "<",
-            DateRelation.ON: "=",
-            DateRelation.SINCE: ">=",
-        }[criterion.relation]
-        return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
+def _sent(criterion: DateIs) -> tuple[str, list[Any]]:
+    # The day as the header writes it, compared as ISO text (NULL, no
+    # readable Date header, matches nothing).
+    operator = {
+        DateRelation.BEFORE: "<",
+        DateRelation.ON: "=",
+        DateRelation.SINCE: ">=",
+    }[criterion.relation]
+    return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
+
+
+def _received(criterion: DateIs) -> tuple[str, list[Any]]:
     column = "mm.received_at"
     start, end = _day_start(criterion.day), _day_start(criterion.day + timedelta(days=1))
     if criterion.relation is DateRelation.BEFORE:
@@ -92,14 +94,19 @@ def _dated(criterion: DateIs) -> tuple[str, list[Any]]:
 
 
 Clause = tuple[str, list[Any]]
-# How a header or body-text test becomes SQL.
-ContentMatch = Callable[[HeaderContains | TextContains], Clause]
+# The tests that read the raw message: headers, body text, the sent date
+# (a DateIs only with DateField.SENT).
+ContentTest = HeaderContains | TextContains | DateIs
+# How such a test becomes SQL.
+ContentMatch = Callable[[ContentTest], Clause]
 
 
-def match_in_sqlite(criterion: HeaderContains | TextContains) -> Clause:
+def match_in_sqlite(criterion: ContentTest) -> Clause:
     """
-    A header or body-text test as a call of the functions L{register} adds.
+    A test of the raw message as a call of the functions L{register} adds.
     """
+    if isinstance(criterion, DateIs):
+        return _sent(criterion)
     if isinstance(criterion, HeaderContains):
         return "tm_header_contains(m.raw, ?, ?)", [criterion.name, criterion.text]
     return "tm_text_contains(m.raw, ?, ?)", [criterion.text, int(criterion.headers)]
@@ -125,8 +132,10 @@ def where(criterion: Criterion, content: ContentMatch = match_in_sqlite) -> Clau
             )
         case HeaderContains() | TextContains():
             return content(criterion)
+        case DateIs(field=DateField.SENT):
+            return content(criterion)
         case DateIs():
-            return _dated(criterion)
+            return _received(criterion)
         case ReceivedAfter(moment=moment):
             return "mm.received_at > ?", [to_micros(moment)]
         case SizeIs(larger=larger, size=size):

@@ -34,7 +34,6 @@ from tempmail.search import (
     Criterion,
     DateField,
     DateIs,
-    DateRelation,
     Everything,
     HasFlag,
     HeaderContains,
@@ -43,6 +42,7 @@ from tempmail.search import (
     SizeIs,
     TextContains,
     UidIn,
+    day_matches,
     header_contains,
     sent_day,
     text_contains,
@@ -286,11 +286,7 @@ class MemoryMessages(MemoryState):
                     on: date | None = summary.received_at.astimezone(UTC).date()
                 else:
                     on = sent_day(self._raw[summary.id])
-                if on is None:
-                    return False
-                if relation is DateRelation.BEFORE:
-                    return on < day
-                return on == day if relation is DateRelation.ON else on >= day
+                return day_matches(relation, on, day)
             case ReceivedAfter(moment=moment):
                 return summary.received_at > moment
             case SizeIs(larger=larger, size=size):
