@@ -323,6 +323,11 @@ class Settings:
     mcp_max_sessions: int = _setting(
         "1000", values.parse_positive_int, "MCP sessions open at once; more get HTTP 503."
     )
+    mcp_max_subscriptions: int = _setting(
+        "100",
+        values.parse_positive_int,
+        "Mailboxes one MCP session (or one subscriptions/listen call) may watch at once.",
+    )
     mcp_session_idle_timeout: float = _setting(
         "30m",
         values.parse_duration,

@@ -50,6 +50,16 @@ _HEADER_LINE = re.compile(r"([!-9;-~]+):[ \t]*(.*)", re.DOTALL)
 _PREVIEW_SCAN = 64 * PREVIEW_LENGTH
 
 
+def unicode_text(value: object) -> str:
+    """
+    C{value} as text that can be stored and sent: the parser keeps
+    undecodable 8-bit header bytes as lone surrogates, which no database or
+    JSON encoder takes; they are read as UTF-8 (which 8-bit headers mostly
+    are), and what is not UTF-8 becomes U+FFFD.
+    """
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _decode_header(value: object) -> str:
     """
     Decode an RFC 2047 header value to text, keeping undecodable parts as-is.
@@ -219,13 +229,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
             headers.get(name, ("",))[0] for name in ("subject", "date", "message-id")
         )
         return ParsedMessage(
-            from_address=next(iter(_addresses(headers, "from")), ""),
-            to=_addresses(headers, "to"),
-            cc=_addresses(headers, "cc"),
-            subject=_decode_header(subject).strip(),
+            from_address=unicode_text(next(iter(_addresses(headers, "from")), "")),
+            to=tuple(map(unicode_text, _addresses(headers, "to"))),
+            cc=tuple(map(unicode_text, _addresses(headers, "cc"))),
+            subject=unicode_text(_decode_header(subject).strip()),
             date=_date(date),
-            message_id=_FOLD.sub(" ", message_id).strip() or None,
-            preview=" ".join(text.split())[:PREVIEW_LENGTH],
+            message_id=unicode_text(_FOLD.sub(" ", message_id).strip()) or None,
+            preview=unicode_text(" ".join(text.split())[:PREVIEW_LENGTH]),
             attachment_count=attachments,
         )
     except Exception:

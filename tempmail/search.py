@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 
+from tempmail.parsing import unicode_text
+
 
 class DateField(Enum):
     """
@@ -102,17 +104,6 @@ class DateIs:
     field: DateField
     relation: DateRelation
     day: date
-
-    def admits(self, on: date | None) -> bool:
-        """
-        Whether a message whose compared date is C{on} matches (C{None}: it
-        has none, and matches nothing).
-        """
-        if on is None:
-            return False
-        if self.relation is DateRelation.BEFORE:
-            return on < self.day
-        return on == self.day if self.relation is DateRelation.ON else on >= self.day
 
 
 @dataclass(frozen=True)
@@ -233,13 +224,25 @@ def sent_day(raw: bytes) -> date | None:
     headers = email.message_from_bytes(_header_block(raw), policy=email.policy.compat32)
     for key, value in headers.raw_items():
         if key.lower() == "date":
-            parsed = email.utils.parsedate_tz(_text(value))
+            parsed = email.utils.parsedate_tz(unicode_text(value))
             if parsed is None:
                 return None
             with contextlib.suppress(ValueError):
                 return date(parsed[0], parsed[1], parsed[2])
             return None
     return None
+
+
+def day_matches(relation: DateRelation, on: date | None, day: date) -> bool:
+    """
+    Whether a message dated C{on} is C{relation} C{day}; a message with no
+    readable date (C{None}) matches nothing.
+    """
+    if on is None:
+        return False
+    if relation is DateRelation.BEFORE:
+        return on < day
+    return on == day if relation is DateRelation.ON else on >= day
 
 
 def header_contains(raw: bytes, name: str, text: str) -> bool:
@@ -251,7 +254,7 @@ def header_contains(raw: bytes, name: str, text: str) -> bool:
     for key, value in headers.raw_items():
         if key.lower() != name.lower():
             continue
-        decoded = _decoded(_text(value))
+        decoded = _decoded(unicode_text(value))
         if wanted in _fold(decoded):
             return True
         # An address may be written with comments or spaces inside it
@@ -261,11 +264,6 @@ def header_contains(raw: bytes, name: str, text: str) -> bool:
         ):
             return True
     return False
-
-
-def _text(value: object) -> str:
-    # Undecodable 8-bit header bytes come from the parser as surrogates.
-    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _part_text(part: email.message.Message) -> str:
@@ -287,7 +285,8 @@ def text_contains(raw: bytes, text: str, headers: bool) -> bool:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     wanted = _fold(text)
     if headers and any(
-        wanted in _fold(f"{key}: {_decoded(_text(value))}") for key, value in message.raw_items()
+        wanted in _fold(f"{key}: {_decoded(unicode_text(value))}")
+        for key, value in message.raw_items()
     ):
         return True
     for part in message.walk():

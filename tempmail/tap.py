@@ -340,6 +340,7 @@ def _mcp_server(
     limits = McpLimits(
         max_body=settings.mcp_max_body,
         max_sessions=settings.mcp_max_sessions,
+        max_subscriptions=settings.mcp_max_subscriptions,
         session_idle_timeout=settings.mcp_session_idle_timeout,
         max_wait=settings.mcp_max_wait,
         wait_lookback=settings.mcp_wait_lookback,

@@ -140,6 +140,8 @@ async def test_mail_content_is_sandboxed(store: MemoryMailStore, client: Client)
         ("GET", "/api/emails/bob?limit=0", 400, "limit must be"),
         ("GET", "/api/emails/bob?limit=abc", 400, "limit must be"),
         ("GET", "/api/emails/bob?limit=501", 400, "limit must be"),
+        ("GET", "/api/emails/bob?limit=%C2%B2", 400, "limit must be"),
+        ("GET", "/api/emails/bob?offset=" + "9" * 5000, 400, "offset must be"),
         ("GET", "/api/emails/bob?offset=-1", 400, "offset must be"),
         ("GET", "/api/emails/bob?full=perhaps", 400, "full must be"),
         ("GET", "/api/emails/bob?before=nope", 400, "before must be"),
@@ -165,6 +167,25 @@ async def test_bad_requests_get_json_errors(
     body = await client.json(method, path, status)
     assert set(body) == {"error"}
     assert error.lower() in body["error"].lower()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_attachment_index_that_is_no_number_is_not_found(
+    store: MemoryMailStore, client: Client
+) -> None:
+    (id,) = await deliver(store, "bob@tempmail.local")
+    for index in ("%C2%B2", "9" * 5000):
+        body = await client.json("GET", f"/api/email/{id}/attachments/{index}", 404)
+        assert body == {"error": "Attachment not found"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_body_nested_too_deep_is_bad_json(client: Client) -> None:
+    response = await client.stub.request(
+        "POST", "http://api.test/api/mailbox/bob/claim", data=b"[" * 60_000
+    )
+    assert response.code == 400
+    assert json.loads(await response.content()) == {"error": "the body is not valid JSON"}
 
 
 @pytest_twisted.ensureDeferred

@@ -157,6 +157,9 @@ def test_tickets_expire() -> None:
     assert not routes.ticket_is_valid("m2", ticket)
     clock.advance(601)
     assert not routes.ticket_is_valid("m1", ticket)
+    # Not whole numbers that int() can read: refused, not a crash.
+    for malformed in ("\u00b2." + ticket.partition(".")[2], "9" * 5000 + ".x"):
+        assert not routes.ticket_is_valid("m1", malformed)
 
 
 def test_policy_ignores_a_malformed_host() -> None:

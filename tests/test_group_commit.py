@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from tempmail.interfaces import StorageUnavailable
 from tempmail.storage.group_commit import GroupCommit
 
 
@@ -27,10 +28,10 @@ class Transactions:
         self.pending.append(d)
         return d
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, error: type[Exception] = StorageUnavailable) -> None:
         """Fail the oldest running transaction."""
         self._items.pop(0)
-        self.pending.pop(0).errback(Failure(RuntimeError(message)))
+        self.pending.pop(0).errback(Failure(error(message)))
 
     def commit(self) -> None:
         """Commit the oldest running transaction: each item's result is its upper case."""
@@ -77,6 +78,29 @@ def test_a_failed_transaction_fails_every_item_in_it_and_only_those() -> None:
     after = results([group.submit("e")])
     transactions.commit()
     assert after == ["E"]
+
+
+def test_a_batch_failed_by_a_bug_is_tried_again_one_item_at_a_time() -> None:
+    transactions = Transactions()
+    group: GroupCommit[str, str] = GroupCommit(transactions)
+    group.submit("a")
+    answers = results([group.submit(x) for x in "bcd"])
+    transactions.commit()
+    late = results([group.submit("e")])
+    transactions.fail("c is poison", RuntimeError)
+    assert answers == []
+    assert transactions.batches[-1] == ["b"], "the failed batch's items go first, alone"
+    transactions.commit()
+    transactions.fail("c is poison", RuntimeError)
+    transactions.commit()
+    assert [a.getErrorMessage() if isinstance(a, Failure) else a for a in answers] == [
+        "B",
+        "c is poison",
+        "D",
+    ]
+    assert transactions.batches[1:] == [["b", "c", "d"], ["b"], ["c"], ["d"], ["e"]]
+    transactions.commit()
+    assert late == ["E"]
 
 
 def test_batches_are_bounded() -> None:

@@ -118,7 +118,15 @@ def test_unknown_charset_is_no_badcharset(session: Session) -> None:
 
 @pytest.mark.parametrize(
     "keys",
-    [b"FROB", b"FROM", b"SINCE yesterday", b"LARGER big", b"(FROM a", b"UID x:y", b"OR ALL"],
+    [
+        *(b"FROB", b"FROM", b"SINCE yesterday", b"LARGER big", b"(FROM a", b"UID x:y"),
+        *(
+            b"OR ALL",
+            b"LARGER 4294967296",
+            b"SMALLER 99999999999999999999",
+            b"LARGER " + b"9" * 5000,
+        ),
+    ],
 )
 def test_bad_keys_are_bad_and_the_session_goes_on(session: Session, keys: bytes) -> None:
     assert session.send(b"a SEARCH " + keys).startswith(b"a BAD ")

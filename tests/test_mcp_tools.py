@@ -36,13 +36,13 @@ class Harness:
     One server over doubles, one session, and what its notifications sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_subscriptions: int = 100) -> None:
         self.clock = Clock()
         self.clock.advance(T0.timestamp())
         self.hub = RecordingEventHub()
         self.store = PublishingMailStore(MemoryMailStore(self.clock), self.hub)
         self.access = synchronous_access(self.store, self.clock)
-        limits = McpLimits(max_wait=30, wait_lookback=60)
+        limits = McpLimits(max_wait=30, wait_lookback=60, max_subscriptions=max_subscriptions)
         self.server = McpServer(
             McpServices(
                 self.store, self.access, self.hub, self.clock, "tempmail.local", None, limits
@@ -324,6 +324,25 @@ def test_listen_honours_what_it_may_open_and_closes_when_nothing_is_left(
     assert harness.hub.subscriptions == []
 
 
+def test_subscriptions_are_bounded_per_session_and_per_listen() -> None:
+    harness = Harness(max_subscriptions=2)
+    try:
+        for address in ("a", "b", "a"):
+            assert fired(harness.call("resources/subscribe", {"uri": f"mailbox://{address}"})) == {}
+        with pytest.raises(JsonRpcError) as refused:
+            fired(harness.call("resources/subscribe", {"uri": "mailbox://c"}))
+        assert refused.value.code == -32602
+        assert len(harness.session.subscriptions) == 2
+        uris = [f"mailbox://{n}" for n in range(3)]
+        with pytest.raises(JsonRpcError) as too_many:
+            listen = {"notifications": {"resourceSubscriptions": uris}}
+            fired(harness.stateless("subscriptions/listen", listen))
+        assert too_many.value.code == -32602
+        assert len(harness.hub.subscriptions) == 2
+    finally:
+        harness.close()
+
+
 def test_stateless_results_say_they_are_complete_and_not_cacheable(harness: Harness) -> None:
     listed = fired(harness.stateless("tools/list", {}))
     assert (listed["resultType"], listed["ttlMs"], listed["cacheScope"]) == (
@@ -354,6 +373,12 @@ def test_a_webhook_of_a_locked_mailbox_is_refused_like_an_unknown_one(harness: H
     assert fired(harness.store.get_webhook(hook.id)) is not None
     deleted = fired(harness.tool("delete_webhook", id=hook.id, password="a-long-password"))
     assert deleted["structuredContent"] == {"id": hook.id, "deleted": True}
+
+
+def test_an_offset_past_the_stores_integers_is_an_invalid_argument(harness: Harness) -> None:
+    result = fired(harness.tool("list_emails", address=BOX, offset=2**64))
+    assert result["isError"]
+    assert result["content"][0]["text"].startswith("invalid arguments: offset")
 
 
 def test_wrong_passwords_go_through_the_shared_limiter(harness: Harness) -> None:

@@ -46,6 +46,9 @@ def test_messages_are_told_apart() -> None:
     [
         (b"{", PARSE_ERROR),
         (b"\xff", PARSE_ERROR),
+        (b'{"a":' * 100_000, PARSE_ERROR),
+        (b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"t":NaN}}', PARSE_ERROR),
+        (b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"t":-Infinity}}', PARSE_ERROR),
         (b"[]", INVALID_REQUEST),
         (b'{"id":1,"method":"ping"}', INVALID_REQUEST),
         (b'{"jsonrpc":"2.0","id":true,"method":"ping"}', INVALID_REQUEST),

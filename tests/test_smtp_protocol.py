@@ -1125,6 +1125,21 @@ def test_a_used_up_budget_refuses_new_transactions() -> None:
     assert session.command(b"MAIL FROM:<a@b.example>") == [SENDER_OK]
 
 
+def test_a_spool_that_cannot_be_written_is_answered_452(tmp_path: pathlib.Path) -> None:
+    # A spool directory that cannot take the file stands for a full disk.
+    budget = MemoryBudget(10 * 1024 * 1024)
+    store = HeldStore()
+    session = Session(store=store, budget=budget, spool_directory=tmp_path / "gone")
+    session.take()
+    session.start(b"bob@tmp.test")
+    big, _ = large_body(3 * SPOOL_AFTER)
+    session.send(big)
+    assert session.take() == [NO_MEMORY]
+    assert store.held == []
+    assert budget.held == 0
+    assert session.command(b"MAIL FROM:<a@b.example>") == [SENDER_OK]
+
+
 def test_a_refused_or_dropped_message_holds_nothing(tmp_path: pathlib.Path) -> None:
     budget = MemoryBudget(10 * 1024 * 1024)
     session = Session(

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import pytest_twisted
+from twisted.internet.defer import DeferredList
 from zope.interface.verify import verifyObject
 
 from tempmail.flags import FlagMode
@@ -255,6 +256,25 @@ async def test_a_large_message_comes_back_byte_for_byte(store: IMailStore) -> No
     assert await store.get_raw(copy.id) == raw
     (listed,) = (await store.list_messages("big@example.com", 10)).summaries
     assert listed.size == len(raw)
+
+
+@pytest_twisted.ensureDeferred
+async def test_raw_8bit_headers_are_stored_as_text(store: IMailStore) -> None:
+    # Headers in raw UTF-8 (no encoded words) and in bytes that are no UTF-8
+    # at all: a store takes them, and whatever was delivered with them in
+    # the same transaction is not refused along with them.
+    plain = incoming("eight@example.com", subject="fine")
+    raw = (
+        b"From: J\xc3\xbcrgen <j\xc3\xbcrgen@sender.test>\r\nTo: eight@example.com\r\n"
+        b"Subject: Gr\xc3\xbc\xc3\x9fe \xff\xfe\r\n"
+        b"Message-ID: <\xe9t\xe9@sender.test>\r\n\r\nbody\r\n"
+    )
+    eight = IncomingMessage(plain.envelope, raw, parse_message(raw))
+    delivered = await DeferredList([store.deliver(eight), store.deliver(plain)])
+    assert [ok for ok, _ in delivered] == [True, True]
+    listed = (await store.list_messages("eight@example.com", 10)).summaries
+    assert sorted(s.subject for s in listed) == ["Grüße \ufffd\ufffd", "fine"]
+    assert "jürgen@sender.test" in {s.from_address for s in listed}
 
 
 @pytest_twisted.ensureDeferred

@@ -394,6 +394,7 @@ async def test_a_locked_mailbox_waits_for_its_token_then_closes() -> None:
     async with serving(access, hub, clock) as server:
         client = await server.connect(f"/api/ws/{BOX}")
         client.peer.sendMessage(b"hello?")
+        client.peer.sendMessage(b"[" * 4_000)
         assert clock.getDelayedCalls() != []
         clock.advance(10)
         assert await server.close_code(client) == 4001

@@ -27,7 +27,7 @@ from twisted.web.iweb import IRequest
 
 from tempmail.access import AccessDenied, MailboxAccess
 from tempmail.api.mail_routes import MailRoutes
-from tempmail.api.requests import query
+from tempmail.api.requests import query, whole_number
 from tempmail.api.responses import ApiError, json_response
 from tempmail.api.routing import UUID_PATTERN, route_group_app
 from tempmail.interfaces import IMailStore
@@ -127,9 +127,10 @@ class ContentRoutes(MailRoutes):
         Whether C{ticket} was issued here for C{message_id} and has not expired.
         """
         expires_text, _, signature = ticket.partition(".")
-        if not expires_text.isdigit() or int(expires_text) < self.access.clock.seconds():
+        expires = whole_number(expires_text)
+        if expires is None or expires < self.access.clock.seconds():
             return False
-        return hmac.compare_digest(signature, self._signature(message_id, int(expires_text)))
+        return hmac.compare_digest(signature, self._signature(message_id, expires))
 
     async def _open_for_view(self, request: IRequest, id: str) -> str | None:
         """

@@ -18,15 +18,21 @@ from tempmail.passwords import same_secret
 _OPEN_PATHS = frozenset({b"/api/health"})
 
 
+def _decoded_path(raw: bytes) -> bytes:
+    """
+    The path percent-decoded, with repeated slashes made one.
+    """
+    return b"/" + re.sub(rb"/+", b"/", unquote_to_bytes(raw)).lstrip(b"/")
+
+
 def canonical_path(raw: bytes) -> bytes:
     """
-    The path as the router will see it: percent-decoded, with repeated
-    slashes and dot segments resolved.  The gate must judge that path, not
-    the raw one, or C{//api/...} and C{/%61pi/...} would walk past it.
+    The path percent-decoded, with repeated slashes and dot segments
+    resolved, as a client or proxy normalising it would see it.  The gate
+    must judge that path, not the raw one, or C{//api/...} and
+    C{/%61pi/...} would walk past it.
     """
-    decoded = unquote_to_bytes(raw)
-    resolved = posixpath.normpath(b"/" + re.sub(rb"/+", b"/", decoded).lstrip(b"/"))
-    return b"/" + resolved.lstrip(b"/")
+    return b"/" + posixpath.normpath(_decoded_path(raw)).lstrip(b"/")
 
 
 # The API's own paths and the MCP endpoint mounted beside them.
@@ -64,7 +70,10 @@ class ApiKeyGate(Resource):
 
     def render(self, request: IRequest) -> bytes | int:
         path = canonical_path(request.path)
-        if self._guarded(path):
+        # The router does not resolve dot segments: /api/email/{id}/cid/../../x
+        # reaches an API route while its canonical form is /x.  Either form
+        # under a guarded prefix is guarded.
+        if self._guarded(path) or self._guarded(_decoded_path(request.path)):
             given = (request.getHeader(b"x-api-key") or b"").decode("latin-1")
             if not given and path.startswith(b"/api/ws/"):
                 # Browsers cannot set headers on a WebSocket.

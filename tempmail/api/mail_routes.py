@@ -13,7 +13,14 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from tempmail.access import AccessDenied
-from tempmail.api.requests import bool_query, credentials, int_query, json_body, query
+from tempmail.api.requests import (
+    bool_query,
+    credentials,
+    int_query,
+    json_body,
+    query,
+    whole_number,
+)
 from tempmail.api.responses import ApiError, json_response, mail_content_response
 from tempmail.api.routing import (
     DEFAULT_PAGE_SIZE,
@@ -159,7 +166,8 @@ class MailRoutes(RouteBase):
     @app.route("/api/email/<string:id>/attachments/<string:index>", methods=["GET"])
     async def get_attachment(self, request: IRequest, id: str, index: str) -> bytes:
         await self._open_message(request, id)
-        found = await self.store.get_attachment(id, int(index)) if index.isdigit() else None
+        number = whole_number(index)
+        found = await self.store.get_attachment(id, number) if number is not None else None
         if found is None:
             raise ApiError(404, "Attachment not found")
         return mail_content_response(

@@ -6,6 +6,7 @@ credentials.  Bad input becomes an L{ApiError}, never a traceback.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from twisted.web.iweb import IRequest
@@ -16,6 +17,9 @@ from tempmail.authorization import MalformedAuthorization, parse_authorization
 from tempmail.values import parse_bool
 
 MAX_JSON_BODY = 64 * 1024
+# ASCII digits only (str.isdigit also takes "²", which int() refuses), and
+# few enough that the number fits the stores' 64-bit integers.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 def query(request: IRequest, name: str) -> str | None:
@@ -28,6 +32,14 @@ def query(request: IRequest, name: str) -> str | None:
     return str(values[-1].decode("utf-8", "replace"))
 
 
+def whole_number(text: str) -> int | None:
+    """
+    C{text} as a whole number, or C{None} if it is not one (or has more
+    than 18 digits).
+    """
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+
+
 def int_query(request: IRequest, name: str, default: int, low: int, high: int) -> int:
     """
     A whole-number query parameter within C{[low, high]}.
@@ -35,9 +47,10 @@ def int_query(request: IRequest, name: str, default: int, low: int, high: int) -
     text = query(request, name)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    number = whole_number(text)
+    if number is None or not low <= number <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
-    return int(text)
+    return number
 
 
 def bool_query(request: IRequest, name: str) -> bool:
@@ -65,7 +78,8 @@ def json_body(request: IRequest) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder will follow.
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")

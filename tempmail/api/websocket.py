@@ -201,7 +201,7 @@ class MailboxSocket(WebSocketServerProtocol):
         try:
             message = json.loads(payload)
             token = message.get("token") if isinstance(message, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # Not JSON, or nested too deep to read.
             token = None
         if not isinstance(token, str) or not token:
             return  # Not a token: a locked mailbox's socket still closes on time.

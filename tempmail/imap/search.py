@@ -91,9 +91,13 @@ def _string(token: Token | None) -> str:
 
 
 def _number(token: Token) -> int:
-    if not isinstance(token, bytes) or not token.isdigit():
-        raise BadSearch("a number was expected")
-    return int(token)
+    # RFC 3501's numbers are unsigned 32-bit; a longer one would overflow
+    # a store's integer (or int()'s 4300-digit limit).
+    if isinstance(token, bytes) and token.isdigit() and len(token) <= 10:
+        number = int(token)
+        if number < 2**32:
+            return number
+    raise BadSearch("a number from 0 to 4294967295 was expected")
 
 
 def _date(token: Token) -> date:

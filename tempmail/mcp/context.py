@@ -25,6 +25,7 @@ class McpLimits:
 
     max_body: int = 1024 * 1024
     max_sessions: int = 1000
+    max_subscriptions: int = 100
     session_idle_timeout: float = 1800.0
     max_wait: float = 300.0
     wait_lookback: float = 300.0

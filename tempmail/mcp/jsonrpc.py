@@ -67,6 +67,12 @@ class Message:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def _not_json(constant: str) -> Any:
+    # Python reads NaN and Infinity, which JSON does not have; a NaN
+    # timeout would come back out as invalid JSON.
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_message(raw: bytes) -> Message:
     """
     Read one JSON-RPC message.
@@ -76,8 +82,9 @@ def parse_message(raw: bytes) -> Message:
         (batches included).
     """
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder will follow.
         raise JsonRpcError(PARSE_ERROR, "the body is not valid JSON") from None
     if isinstance(body, list):
         raise JsonRpcError(INVALID_REQUEST, "JSON-RPC batches are not supported")

@@ -59,6 +59,9 @@ class Listener:
         uris = wanted.get("resourceSubscriptions") or [] if isinstance(wanted, dict) else None
         if not isinstance(uris, list) or not all(isinstance(uri, str) for uri in uris):
             raise JsonRpcError(INVALID_PARAMS, "notifications.resourceSubscriptions must be URIs")
+        most = self.services.limits.max_subscriptions
+        if len(set(uris)) > most:
+            raise JsonRpcError(INVALID_PARAMS, f"at most {most} resource subscriptions per call")
         stamp = {SUBSCRIPTION_ID: context.request_id}
         subscribed = [
             found

@@ -63,7 +63,13 @@ class MailTools(ToolGroup):
                             "maximum": MAX_PAGE_SIZE,
                             "default": DEFAULT_PAGE_SIZE,
                         },
-                        "offset": {"type": "integer", "minimum": 0, "default": 0},
+                        # The REST route's bound: a store's integers are 64-bit.
+                        "offset": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 2**31,
+                            "default": 0,
+                        },
                         "before": s.UUID,
                     },
                     ["address"],

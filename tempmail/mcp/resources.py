@@ -176,6 +176,10 @@ class Resources:
             raise JsonRpcError(INVALID_PARAMS, str(e)) from None
         if uri in session.subscriptions:
             return {}
+        most = self.services.limits.max_subscriptions
+        if len(session.subscriptions) >= most:
+            # Each watch holds a hub subscription and costs a lock check.
+            raise JsonRpcError(INVALID_PARAMS, f"a session may subscribe to at most {most} URIs")
         opened: Deferred[None] = Deferred()
         watch = self._watch(session, uri, mailbox, context.credentials, opened)
         session.subscriptions[uri] = watch.stop

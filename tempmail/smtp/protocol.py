@@ -393,7 +393,18 @@ class TempmailESMTP(smtp.ESMTP):
         # Bare LFs inside a line are line breaks too; store them as CRLF.
         if block.count(b"\n") != block.count(b"\r\n"):
             block = _BARE_LF.sub(b"\r\n", block)
-        self._message.add(block)
+        try:
+            self._message.add(block)
+        except OSError as e:
+            # The spool file cannot be made or written (a full disk, say):
+            # read the rest of the message, keep none of it, and have the
+            # sender try again later.
+            self._spool_failed(e)
+
+    def _spool_failed(self, error: OSError) -> None:
+        log.warn("A message could not be spooled: {error}", error=error)
+        self._data_error = NO_MEMORY
+        self._message.discard()
 
     def ended(self) -> None:
         """The final dot (L{MessageData}): store the message."""
@@ -410,7 +421,12 @@ class TempmailESMTP(smtp.ESMTP):
             self._reply(self._data_error)
             return
         now = clock_now(self.clock)
-        raw = message.take(self._received_header(recipients, now))
+        try:
+            raw = message.take(self._received_header(recipients, now))
+        except OSError as e:
+            self._spool_failed(e)
+            self._reply(NO_MEMORY)
+            return
         if raw is None:
             log.warn(
                 "A message of {size} bytes was refused: SMTP_MEMORY_BUDGET is in use",

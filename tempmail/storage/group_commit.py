@@ -5,9 +5,12 @@ next one together.
 A commit to disk (an fsync) costs about the same for one message as for
 twenty, so under load L{GroupCommit} files whatever has queued up since the
 last transaction began in one transaction.  Each caller's Deferred still
-fires only after the transaction holding its item has committed, and a
-failed transaction fails every item in it.  It knows nothing of SQL: a
-backend gives it the function that stores a batch.
+fires only after the transaction holding its item has committed.  A
+transaction that storage could not commit (L{StorageUnavailable}) fails
+every item in it; one that failed otherwise (a bug, which one item may
+have caused) is tried again one item at a time, so the others are not
+failed with it.  It knows nothing of SQL: a backend gives it the function
+that stores a batch.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Generic, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.python.failure import Failure
+
+from tempmail.interfaces import StorageUnavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -43,6 +48,8 @@ class GroupCommit(Generic[Item, Result]):
         self._commit = commit
         self.most = most
         self._waiting: list[tuple[Item, Deferred[Result]]] = []
+        # Items of a batch that failed with a bug, each to be tried alone.
+        self._alone: list[tuple[Item, Deferred[Result]]] = []
         self._running = False
 
     def submit(self, item: Item) -> Deferred[Result]:
@@ -60,11 +67,15 @@ class GroupCommit(Generic[Item, Result]):
         """
         Fires once every item submitted so far has been answered.
         """
-        pending = DeferredList([done for _, done in self._waiting], consumeErrors=True)
+        queued = self._alone + self._waiting
+        pending = DeferredList([done for _, done in queued], consumeErrors=True)
         return pending.addCallback(lambda _: None)
 
     def _next(self) -> None:
-        batch, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
+        if self._alone:
+            batch = [self._alone.pop(0)]
+        else:
+            batch, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
         if not batch:
             self._running = False
             return
@@ -76,6 +87,14 @@ class GroupCommit(Generic[Item, Result]):
             committed.errback(Failure())
 
         def answer(result: list[Result] | Failure) -> None:
+            if (
+                isinstance(result, Failure)
+                and len(batch) > 1
+                and not result.check(StorageUnavailable)
+            ):
+                self._alone.extend(batch)
+                self._next()
+                return
             # Start the next transaction before answering this one, so that
             # whoever waits for these answers finds the next one under way.
             self._next()

@@ -1,13 +1,12 @@
 """
 IMAP SEARCH on PostgreSQL: the same C{WHERE} clause as SQLite's
 (L{tempmail.storage.sqlite_search.where}) for flags, dates, sizes and
-UIDs; only the tests of the raw message (headers, body text, the day the
-Date header names) differ.
+UIDs; only the header, body-text and sent-date tests differ.
 
 SQLite calls Python functions inside the query for those.  PostgreSQL
-cannot without a server-side language, so those tests are answered first,
-by the same matching functions (L{header_contains}, L{text_contains},
-L{sent_day}) on the raw messages of the searched UID range, read in
+cannot without a server-side language, so the header, text and sent-date
+tests are answered first, by the same matching functions (L{header_contains},
+L{text_contains}, L{sent_day}) on the raw messages of the searched UID range, read in
 batches; each test then enters the clause as the UIDs it matched.  The
 results are the same as SQLite's; the cost is that the raw messages of the
 range travel to the node (SQLite reads them too, but skips those the rest of
@@ -28,12 +27,13 @@ from tempmail.search import (
     HeaderContains,
     Not,
     TextContains,
+    day_matches,
     header_contains,
     sent_day,
     text_contains,
 )
 from tempmail.storage.sqlite_messages import chunks
-from tempmail.storage.sqlite_search import Clause, RawTest, where
+from tempmail.storage.sqlite_search import Clause, ContentTest, where
 
 # Raw messages read at once while matching headers and text.
 BATCH = 100
@@ -45,7 +45,7 @@ _FROM = (
 )
 
 
-def _content_tests(criterion: Criterion) -> Iterator[RawTest]:
+def _content_tests(criterion: Criterion) -> Iterator[ContentTest]:
     match criterion:
         case HeaderContains() | TextContains() | DateIs(field=DateField.SENT):
             yield criterion
@@ -56,18 +56,18 @@ def _content_tests(criterion: Criterion) -> Iterator[RawTest]:
                 yield from _content_tests(part)
 
 
-def _matches(test: RawTest, raw: bytes) -> bool:
+def _matches(test: ContentTest, raw: bytes) -> bool:
+    if isinstance(test, DateIs):
+        return day_matches(test.relation, sent_day(raw), test.day)
     if isinstance(test, HeaderContains):
         return header_contains(raw, test.name, test.text)
-    if isinstance(test, DateIs):
-        return test.admits(sent_day(raw))
     return text_contains(raw, test.text, test.headers)
 
 
 def _match_content(
-    cursor: Any, mailbox: str, tests: set[RawTest], first: int, last: int
-) -> dict[RawTest, list[int]]:
-    matched: dict[RawTest, list[int]] = {test: [] for test in tests}
+    cursor: Any, mailbox: str, tests: set[ContentTest], first: int, last: int
+) -> dict[ContentTest, list[int]]:
+    matched: dict[ContentTest, list[int]] = {test: [] for test in tests}
     cursor.execute(f"SELECT mm.uid {_FROM} ORDER BY mm.uid", (mailbox, first, last))
     uids = [uid for (uid,) in cursor.fetchall()]
     for part in chunks(uids, BATCH):
@@ -88,7 +88,7 @@ def search_uids(
 ) -> list[int]:
     matched = _match_content(cursor, mailbox, set(_content_tests(criterion)), first, last)
 
-    def content(test: RawTest) -> Clause:
+    def content(test: ContentTest) -> Clause:
         return "mm.uid = ANY(?)", [matched[test]]
 
     condition, params = where(criterion, content)

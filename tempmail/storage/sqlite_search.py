@@ -72,6 +72,17 @@ def _day_start(day: date) -> int:
     return to_micros(datetime.combine(day, time(), tzinfo=UTC))
 
 
+def _sent(criterion: DateIs) -> tuple[str, list[Any]]:
+    # The day as the header writes it, compared as ISO text (NULL, no
+    # readable Date header, matches nothing).
+    operator = {
+        DateRelation.BEFORE: "<",
+        DateRelation.ON: "=",
+        DateRelation.SINCE: ">=",
+    }[criterion.relation]
+    return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
+
+
 def _received(criterion: DateIs) -> tuple[str, list[Any]]:
     column = "mm.received_at"
     start, end = _day_start(criterion.day), _day_start(criterion.day + timedelta(days=1))
@@ -83,28 +94,21 @@ def _received(criterion: DateIs) -> tuple[str, list[Any]]:
 
 
 Clause = tuple[str, list[Any]]
-# The tests that read the raw message: headers, body text, and the day the
-# Date header names (a DateIs of the SENT field).
-RawTest = HeaderContains | TextContains | DateIs
+# The tests that read the raw message: headers, body text, the sent date
+# (a DateIs only with DateField.SENT).
+ContentTest = HeaderContains | TextContains | DateIs
 # How such a test becomes SQL.
-ContentMatch = Callable[[RawTest], Clause]
+ContentMatch = Callable[[ContentTest], Clause]
 
 
-def match_in_sqlite(criterion: RawTest) -> Clause:
+def match_in_sqlite(criterion: ContentTest) -> Clause:
     """
     A test of the raw message as a call of the functions L{register} adds.
     """
+    if isinstance(criterion, DateIs):
+        return _sent(criterion)
     if isinstance(criterion, HeaderContains):
         return "tm_header_contains(m.raw, ?, ?)", [criterion.name, criterion.text]
-    if isinstance(criterion, DateIs):
-        # The day as the header writes it, compared as ISO text (NULL, no
-        # readable Date header, matches nothing).
-        operator = {
-            DateRelation.BEFORE: "<",
-            DateRelation.ON: "=",
-            DateRelation.SINCE: ">=",
-        }[criterion.relation]
-        return f"tm_sent_day(m.raw) {operator} ?", [criterion.day.isoformat()]
     return "tm_text_contains(m.raw, ?, ?)", [criterion.text, int(criterion.headers)]
 
 
@@ -113,7 +117,7 @@ def where(criterion: Criterion, content: ContentMatch = match_in_sqlite) -> Clau
     The SQL condition (over C{mm}, the copy, and C{m}, its message) and
     its parameters.
 
-    @param content: how the tests of the raw message are written.
+    @param content: how header and body-text tests are written.
     """
     match criterion:
         case Everything():

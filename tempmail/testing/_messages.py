@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from twisted.internet.defer import Deferred, fail, succeed
 
@@ -42,6 +42,7 @@ from tempmail.search import (
     SizeIs,
     TextContains,
     UidIn,
+    day_matches,
     header_contains,
     sent_day,
     text_contains,
@@ -280,10 +281,12 @@ class MemoryMessages(MemoryState):
                 return header_contains(self._raw[summary.id], name, text)
             case TextContains(text=text, headers=headers):
                 return text_contains(self._raw[summary.id], text, headers)
-            case DateIs(field=DateField.RECEIVED):
-                return criterion.admits(summary.received_at.astimezone(UTC).date())
-            case DateIs():
-                return criterion.admits(sent_day(self._raw[summary.id]))
+            case DateIs(field=field, relation=relation, day=day):
+                if field is DateField.RECEIVED:
+                    on: date | None = summary.received_at.astimezone(UTC).date()
+                else:
+                    on = sent_day(self._raw[summary.id])
+                return day_matches(relation, on, day)
             case ReceivedAfter(moment=moment):
                 return summary.received_at > moment
             case SizeIs(larger=larger, size=size):
