@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import psycopg2
 from twisted.enterprise import adbapi
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -214,14 +214,7 @@ class PostgreSQLMailStore(SQLMailStore):
             return result
 
         d: Deferred[T] = self._pool.runInteraction(transaction, *args)
-        d.addErrback(_interaction_failed)
-        self._in_flight.add(d)
-
-        def finished(result: T | Failure) -> T | Failure:
-            self._in_flight.discard(d)
-            return result
-
-        return d.addBoth(finished)
+        return self._tracked(d.addErrback(_interaction_failed))
 
     def _deliver_batch(
         self, batch: Sequence[IncomingMessage]
@@ -271,12 +264,11 @@ class PostgreSQLMailStore(SQLMailStore):
         Wait for the operations already asked for (and the deliveries
         waiting for the next group commit), then close the pool.
         """
-        pending = DeferredList([*self._in_flight, self._deliveries.idle()], consumeErrors=True)
 
         def shut(_: object) -> None:
             self._pool.close()
 
-        return pending.addCallback(shut)
+        return self._idle().addCallback(shut)
 
 
 def _database_size(cursor: Any) -> int:

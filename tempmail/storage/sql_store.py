@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from tempmail import publishing
 from tempmail.events import DeletionReason, MailEvent
@@ -62,6 +63,8 @@ class SQLMailStore:
     clock: IReactorTime
     _hooked: webhooks.HookedMailboxes
     _deliveries: GroupCommit[IncomingMessage, list[DeliveredCopy]]
+    # The operations asked for and not yet answered, which close() waits for.
+    _in_flight: set[Deferred[Any]]
 
     def _run(
         self,
@@ -80,6 +83,26 @@ class SQLMailStore:
             published by L{tempmail.publishing.PublishingMailStore} ignores it.
         """
         raise NotImplementedError
+
+    def _tracked(self, d: Deferred[T]) -> Deferred[T]:
+        """
+        Count C{d}, a backend's transaction, among the operations
+        L{_idle} waits for, until it fires.
+        """
+        self._in_flight.add(d)
+
+        def finished(result: T | Failure) -> T | Failure:
+            self._in_flight.discard(d)
+            return result
+
+        return d.addBoth(finished)
+
+    def _idle(self) -> Deferred[Any]:
+        """
+        Fire once the operations already asked for (and the deliveries
+        waiting for the next group commit) have finished, however they did.
+        """
+        return DeferredList([*self._in_flight, self._deliveries.idle()], consumeErrors=True)
 
     def _now_us(self) -> int:
         return to_micros(clock_now(self.clock))

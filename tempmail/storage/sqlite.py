@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.enterprise import adbapi
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -171,14 +171,7 @@ class SQLiteMailStore(SQLMailStore):
             return work(cursor, *args)
 
         d: Deferred[T] = self._pool.runInteraction(transaction, *args)
-        d.addErrback(_interaction_failed)
-        self._in_flight.add(d)
-
-        def finished(result: T | Failure) -> T | Failure:
-            self._in_flight.discard(d)
-            return result
-
-        return d.addBoth(finished)
+        return self._tracked(d.addErrback(_interaction_failed))
 
     def _deliver_batch(
         self, batch: Sequence[IncomingMessage]
@@ -206,7 +199,6 @@ class SQLiteMailStore(SQLMailStore):
         Wait for the operations already asked for (and the deliveries
         waiting for the next group commit), then close the pool.
         """
-        pending = DeferredList([*self._in_flight, self._deliveries.idle()], consumeErrors=True)
 
         def shut(_: object) -> None:
             self._pool.close()
@@ -216,4 +208,4 @@ class SQLiteMailStore(SQLMailStore):
                 self._keeper.close()
                 self._keeper = None
 
-        return pending.addCallback(shut)
+        return self._idle().addCallback(shut)
